@@ -1,0 +1,156 @@
+"""The job queue: RQ on Redis when configured, else an in-process worker thread.
+
+Both run the same job functions (named by import path) with the same retry schedule; a job
+that exhausts its retries calls its failure handler once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "gateway"
+BACKOFF = (1, 2, 5, 10, 30, 60)
+
+
+def resolve(path: str):
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def backoff(retries: int) -> list[int]:
+    return [BACKOFF[min(i, len(BACKOFF) - 1)] for i in range(retries)]
+
+
+class InProcessQueue:
+    """A daemon thread that runs jobs inside the app context, retrying with backoff."""
+
+    def __init__(self, app, retries: int, scale: float = 1.0):
+        self.app = app
+        self.retries = retries
+        self.scale = scale  # tests shrink the backoff
+        self._jobs: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._idle = threading.Condition(self._lock)
+
+    def ping(self) -> bool:
+        return True
+
+    def enqueue(self, func: str, *args, job_id: str | None = None,
+                on_failure: str | None = None) -> None:
+        with self._lock:
+            self._pending += 1
+        self._start()
+        self._jobs.put((func, args, on_failure, 0))
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="gateway-jobs", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            func, args, on_failure, attempt = self._jobs.get()
+            try:
+                with self.app.app_context():
+                    resolve(func)(*args)
+            except Exception:
+                log.exception("job %s%r failed (attempt %d)", func, args, attempt + 1)
+                if attempt < self.retries:
+                    delay = backoff(self.retries)[attempt] * self.scale
+                    threading.Timer(delay, self._jobs.put,
+                                    ((func, args, on_failure, attempt + 1),)).start()
+                    continue
+                if on_failure:
+                    try:
+                        with self.app.app_context():
+                            resolve(on_failure)(*args)
+                    except Exception:
+                        log.exception("failure handler %s failed", on_failure)
+            self._done()
+
+    def _done(self) -> None:
+        with self._lock:
+            self._pending -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Tests and the CLI: block until every enqueued job has finished or given up."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._pending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
+
+
+class RQQueue:
+    def __init__(self, redis_url: str, retries: int, intervals: Sequence[int] | None = None):
+        from redis import Redis
+        from rq import Queue
+
+        self.connection = Redis.from_url(redis_url)
+        self.queue = Queue(QUEUE_NAME, connection=self.connection)
+        self.retries = retries
+        self.intervals = list(intervals) if intervals is not None else backoff(retries)
+
+    def ping(self) -> bool:
+        return bool(self.connection.ping())
+
+    def enqueue(self, func: str, *args, job_id: str | None = None,
+                on_failure: str | None = None) -> None:
+        from rq import Retry
+
+        kwargs = {"job_id": job_id} if job_id else {}
+        if on_failure:
+            kwargs["on_failure"] = _final_failure(on_failure)
+        self.queue.enqueue(
+            "adapters.jobs.run_in_app", func, *args,
+            retry=Retry(max=self.retries, interval=self.intervals) if self.retries else None,
+            failure_ttl=30 * 24 * 3600, **kwargs,
+        )
+
+
+def _final_failure(handler: str):
+    from rq import Callback
+
+    return Callback(f"adapters.jobs.{_on_failure.__name__}", timeout=60) if handler else None
+
+
+def _on_failure(job, connection, type, value, traceback):
+    # RQ calls this after every failed attempt; only the last one opens a case.
+    if job.retries_left:
+        return
+    handler = job.args[0].rsplit(".", 1)[0] + ".on_final_failure"
+    run_in_app(handler, *job.args[1:])
+
+
+_worker_app = None
+
+
+def set_worker_app(app) -> None:
+    global _worker_app
+    _worker_app = app
+
+
+def run_in_app(func: str, *args):
+    """What an RQ worker runs: the job inside the gateway's app context."""
+    app = _worker_app
+    if app is None:
+        from gateway import create_app
+
+        app = create_app()
+        set_worker_app(app)
+    with app.app_context():
+        return resolve(func)(*args)

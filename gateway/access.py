@@ -1,0 +1,90 @@
+"""Who may do what: scopes for services, memberships for contacts, registration for advisors."""
+
+from __future__ import annotations
+
+from flask import g
+from sqlalchemy import select
+
+from gateway.auth.principal import Principal
+from gateway.errors import GatewayError, not_found
+from tenants.models import Account, Contact, Membership
+
+READ_SCOPES = frozenset({"read", "admin", "billing"})
+
+
+def principal() -> Principal:
+    return g.principal
+
+
+def insufficient_scope(needed: str) -> GatewayError:
+    return GatewayError(403, "insufficient_scope", f"This needs a service token with scope {needed!r}.")
+
+
+def require_scope(scope: str) -> Principal:
+    p = principal()
+    if p.kind != "service" or scope not in p.scopes:
+        raise insufficient_scope(scope)
+    return p
+
+
+def require_any_scope(scopes: frozenset[str], label: str) -> Principal:
+    p = principal()
+    if p.kind != "service" or not (p.scopes & scopes):
+        raise insufficient_scope(label)
+    return p
+
+
+def require_advisor() -> Principal:
+    p = principal()
+    if p.kind != "advisor" or p.advisor is None:
+        raise GatewayError(403, "not_an_advisor", "This needs a registered advisor's token.")
+    return p
+
+
+def visible_account_ids() -> frozenset[str] | None:
+    """None: every account (services); else the contact's own accounts."""
+    p = principal()
+    if p.kind == "service" and p.scopes & READ_SCOPES:
+        return None
+    return frozenset(p.memberships)
+
+
+def load_account(db, account_id: str, need: str = "read") -> Account:
+    """The account, if the caller may `need` ("read" | "bill" | "admin") it; 404 if invisible."""
+    p = principal()
+    if p.kind == "service":
+        wanted = {"read": READ_SCOPES, "bill": frozenset({"billing"}),
+                  "admin": frozenset({"admin"})}[need]
+        if not p.scopes & wanted:
+            raise insufficient_scope("read" if need == "read" else
+                                     "billing" if need == "bill" else "admin")
+        account = db.get(Account, account_id)
+        if account is None:
+            raise not_found("account")
+        return account
+    if p.kind != "contact" or account_id not in p.memberships:
+        raise not_found("account")
+    account = db.get(Account, account_id)
+    if account is None:
+        raise not_found("account")
+    if need == "read":
+        return account
+    if need == "bill" and "billing_contact" in p.roles_on(account_id):
+        return account
+    if need == "admin":
+        raise insufficient_scope("admin")
+    raise GatewayError(
+        403, "not_billing_contact",
+        "Only a billing contact of this account can change its subscriptions.",
+        billing_contacts=billing_contacts(db, account_id),
+    )
+
+
+def billing_contacts(db, account_id: str) -> list[dict]:
+    rows = db.execute(
+        select(Contact.name, Contact.email, Membership.roles)
+        .join(Membership, Membership.contact_id == Contact.id)
+        .where(Membership.account_id == account_id)
+        .order_by(Contact.name)
+    ).all()
+    return [{"name": n, "email": e} for n, e, roles in rows if "billing_contact" in (roles or ())]

@@ -1,0 +1,38 @@
+"""The HTTP API: flask-smorest blueprints, each view one use-case call."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from gateway.errors import Api
+
+PUBLIC_ENDPOINTS = {
+    "ops.Healthz", "ops.Readyz", "ops.Metrics", "ops.Jwks", "ops.Token", "ops.DevJwks",
+    "api-docs.openapi_json", "api-docs.openapi_swagger_ui", "static",
+}
+
+
+def register_api(app: Flask) -> Api:
+    from gateway.api import (
+        accounts,
+        advisor_queue,
+        catalog,
+        events,
+        identity,
+        licenses,
+        ops,
+        orders,
+        portal,
+        quotes,
+        tenants,
+    )
+
+    api = Api(app, spec_kwargs={"security": [{"bearerAuth": []}]})
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    for module in (ops, identity, catalog, tenants, accounts, licenses, quotes, orders,
+                   portal, advisor_queue, events):
+        api.register_blueprint(module.blp, url_prefix=getattr(module, "URL_PREFIX", "/api/v1"))
+    app.extensions["gateway.public_endpoints"] = frozenset(PUBLIC_ENDPOINTS)
+    return api

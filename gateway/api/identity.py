@@ -1,0 +1,47 @@
+"""Who am I; staff issuers and advisors."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from gateway.access import principal, require_scope
+from gateway.api.schemas import (
+    AdvisorInSchema,
+    AdvisorSchema,
+    IssuerOutSchema,
+    MeSchema,
+    StaffIssuerSchema,
+)
+from gateway.database import session
+from gateway.services import admin, identity
+
+blp = Blueprint("identity", __name__, description="Identity: the caller, staff issuers, advisors")
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @blp.response(200, MeSchema)
+    def get(self):
+        """Who the token is, and for a contact its accounts with roles."""
+        return identity.me(session(), principal())
+
+
+@blp.route("/staff-issuers")
+class StaffIssuers(MethodView):
+    @blp.arguments(StaffIssuerSchema)
+    @blp.response(201, IssuerOutSchema)
+    def post(self, data):
+        """Trust an issuer for advisors' tokens."""
+        require_scope("admin")
+        return admin.create_staff_issuer(session(), data)
+
+
+@blp.route("/advisors")
+class Advisors(MethodView):
+    @blp.arguments(AdvisorInSchema)
+    @blp.response(201, AdvisorSchema)
+    def post(self, data):
+        """Register an advisor."""
+        require_scope("admin")
+        return admin.create_advisor(session(), data)

@@ -1,0 +1,281 @@
+"""Request and response bodies. Unknown fields are refused (marshmallow's RAISE)."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate, validates_schema
+
+from routing.money import CURRENCIES
+from routing.periods import BILLING_PERIODS
+
+ISO_COUNTRY = validate.Regexp(r"^[A-Z]{2}$", error="Use an ISO 3166 alpha-2 code, e.g. DE.")
+Currency = validate.OneOf(sorted(CURRENCIES))
+Period = validate.OneOf(BILLING_PERIODS)
+
+
+class Strict(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+        ordered = True
+
+
+class TokenSchema(Strict):
+    access_token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+    scope = fields.String()
+
+
+class IssuerSchema(Strict):
+    issuer = fields.Url(required=True, require_tld=False)
+    audience = fields.String(required=True, validate=validate.Length(1, 500))
+    jwks_uri = fields.Url(require_tld=False)
+    jwks = fields.Dict()
+    allow_jwt_typ = fields.Boolean(load_default=False)
+
+    @validates_schema
+    def _one_key_source(self, data, **kwargs):
+        if ("jwks_uri" in data) == ("jwks" in data):
+            raise ma.ValidationError("Give exactly one of jwks_uri or jwks.", "jwks_uri")
+        keys = data.get("jwks", {}).get("keys") if "jwks" in data else None
+        if "jwks" in data and (not isinstance(keys, list) or not keys):
+            raise ma.ValidationError("jwks must hold a non-empty 'keys' list.", "jwks")
+
+
+class IssuerOutSchema(Strict):
+    id = fields.String()
+    issuer = fields.String(attribute="url")
+    audience = fields.String()
+    jwks_uri = fields.String(allow_none=True)
+    jwks = fields.Dict(allow_none=True)
+    allow_jwt_typ = fields.Boolean()
+
+
+# -- catalog ---------------------------------------------------------------------------------
+class PriceSchema(Strict):
+    currency = fields.String(required=True, validate=Currency)
+    billing_period = fields.String(required=True, validate=Period)
+    unit_amount = fields.Decimal(required=True, as_string=True, places=None,
+                                 validate=validate.Range(min=0))
+
+
+class PlanSchema(Strict):
+    code = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9_-]{1,60}$"))
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    rank = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    prices = fields.List(fields.Nested(PriceSchema), load_default=list)
+
+
+class ProductInSchema(Strict):
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    plans = fields.List(fields.Nested(PlanSchema), required=True, validate=validate.Length(min=1))
+
+    @validates_schema
+    def _unique(self, data, **kwargs):
+        plans = data.get("plans", [])
+        if len({p["code"] for p in plans}) != len(plans):
+            raise ma.ValidationError("Plan codes must be unique.", "plans")
+        if len({p["rank"] for p in plans}) != len(plans):
+            raise ma.ValidationError("Plan ranks must be unique.", "plans")
+        for p in plans:
+            keys = [(x["currency"], x["billing_period"]) for x in p["prices"]]
+            if len(set(keys)) != len(keys):
+                raise ma.ValidationError("One price per currency and billing period.", "plans")
+
+
+class ProductSchema(Strict):
+    code = fields.String()
+    name = fields.String()
+    plans = fields.List(fields.Dict())
+
+
+# -- tenants ---------------------------------------------------------------------------------
+class AdvisorRuleSchema(Strict):
+    change_kind = fields.String(required=True, validate=validate.OneOf(
+        ["plan_upgrade", "plan_downgrade", "licenses_added", "licenses_removed",
+         "billing_period_changed", "new_subscription"]))
+    segment = fields.String(validate=validate.OneOf(["self_serve", "enterprise"]))
+    reason = fields.String(required=True, validate=validate.Length(1, 300))
+
+
+class PolicySchema(Strict):
+    enterprise_license_threshold = fields.Integer(strict=True, allow_none=True,
+                                                  validate=validate.Range(min=1))
+    segment = fields.String(allow_none=True, validate=validate.OneOf(["self_serve", "enterprise"]))
+    require_vat_number = fields.Boolean()
+    advisor_rules = fields.List(fields.Nested(AdvisorRuleSchema))
+    case_due_hours = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1))
+
+
+class TenantInSchema(Strict):
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    slug = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,99}$"))
+    issuers = fields.List(fields.Nested(IssuerSchema), load_default=list)
+    policy = fields.Nested(PolicySchema, load_default=dict)
+
+
+class TenantPatchSchema(Strict):
+    name = fields.String(validate=validate.Length(1, 200))
+    issuers = fields.List(fields.Nested(IssuerSchema))
+    policy = fields.Nested(PolicySchema)
+
+
+class TenantSchema(Strict):
+    id = fields.String()
+    name = fields.String()
+    slug = fields.String()
+    issuers = fields.List(fields.Nested(IssuerOutSchema))
+    policy = fields.Dict()
+    created_at = fields.DateTime()
+
+
+# -- accounts, contacts, users ---------------------------------------------------------------
+class AccountInSchema(Strict):
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    country = fields.String(required=True, validate=ISO_COUNTRY)
+    currency = fields.String(required=True, validate=Currency)
+    billing_channel = fields.String(required=True, validate=validate.OneOf(["online", "corporate"]))
+    payment_terms = fields.String(required=True, validate=validate.OneOf(["card", "invoice"]))
+    vat_number = fields.String(allow_none=True, validate=validate.Length(1, 40))
+    credit_balance = fields.Decimal(as_string=True, validate=validate.Range(min=0))
+    advisor_id = fields.String(allow_none=True)
+
+
+class AccountSchema(Strict):
+    id = fields.String()
+    tenant_id = fields.String()
+    name = fields.String()
+    country = fields.String()
+    currency = fields.String()
+    billing_channel = fields.String()
+    payment_terms = fields.String()
+    vat_number = fields.String(allow_none=True)
+    credit_balance = fields.String()
+    advisor_id = fields.String(allow_none=True)
+    payment_method = fields.Dict(allow_none=True)
+    segment = fields.String()
+    segment_reasons = fields.List(fields.String())
+    created_at = fields.DateTime()
+
+
+class ContactInSchema(Strict):
+    subject = fields.String(required=True, validate=validate.Length(1, 255))
+    issuer = fields.String(validate=validate.Length(1, 500))
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    email = fields.Email(required=True)
+    roles = fields.List(fields.String(validate=validate.OneOf(["billing_contact", "user"])),
+                        required=True, validate=validate.Length(min=1))
+
+
+class ContactSchema(Strict):
+    id = fields.String()
+    tenant_id = fields.String()
+    account_id = fields.String()
+    issuer = fields.String()
+    subject = fields.String()
+    name = fields.String()
+    email = fields.String()
+    roles = fields.List(fields.String())
+
+
+class UserInSchema(Strict):
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    email = fields.Email(required=True)
+
+
+class UserSchema(Strict):
+    id = fields.String()
+    account_id = fields.String()
+    name = fields.String()
+    email = fields.String()
+    created_at = fields.DateTime()
+
+
+class SubscriptionInSchema(Strict):
+    product = fields.String(required=True)
+    plan = fields.String(required=True)
+    licenses = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    billing_period = fields.String(required=True, validate=Period)
+    status = fields.String(required=True, validate=validate.OneOf(["trial", "active", "expired",
+                                                                   "canceled"]))
+    current_period_start = fields.Date(required=True)
+    current_period_end = fields.Date()
+
+    @validates_schema
+    def _period(self, data, **kwargs):
+        start, end = data.get("current_period_start"), data.get("current_period_end")
+        if start and end and end <= start:
+            raise ma.ValidationError("Must be after current_period_start.", "current_period_end")
+
+
+class SubscriptionSchema(Strict):
+    id = fields.String()
+    account_id = fields.String()
+    product = fields.String()
+    plan = fields.String()
+    licenses = fields.Integer()
+    billing_period = fields.String()
+    status = fields.String()
+    current_period_start = fields.Date()
+    current_period_end = fields.Date()
+    recurring_amount = fields.String(allow_none=True)
+    currency = fields.String()
+
+
+class StaffIssuerSchema(IssuerSchema):
+    pass
+
+
+class AdvisorInSchema(Strict):
+    issuer = fields.String(required=True, validate=validate.Length(1, 500))
+    subject = fields.String(required=True, validate=validate.Length(1, 255))
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    email = fields.Email(required=True)
+    pool = fields.String(load_default="corporate-account-services",
+                         validate=validate.Length(1, 100))
+
+
+class AdvisorSchema(Strict):
+    id = fields.String()
+    issuer = fields.String()
+    subject = fields.String()
+    name = fields.String()
+    email = fields.String()
+    pool = fields.String()
+
+
+# -- requirements ----------------------------------------------------------------------------
+class PaymentMethodInSchema(Strict):
+    token = fields.String(required=True, validate=validate.Length(1, 200))
+    brand = fields.String(required=True, validate=validate.Length(1, 40))
+    last4 = fields.String(required=True, validate=validate.Regexp(r"^\d{4}$"))
+    exp_month = fields.Integer(required=True, strict=True, validate=validate.Range(1, 12))
+    exp_year = fields.Integer(required=True, strict=True, validate=validate.Range(2000, 2100))
+
+
+class PaymentMethodSchema(Strict):
+    brand = fields.String()
+    last4 = fields.String()
+    exp_month = fields.Integer()
+    exp_year = fields.Integer()
+    expired = fields.Boolean()
+
+
+class VatNumberInSchema(Strict):
+    vat_number = fields.String(required=True, validate=validate.Length(1, 40))
+
+
+class VatNumberSchema(Strict):
+    vat_number = fields.String()
+    country = fields.String()
+    valid = fields.Boolean()
+
+
+class MeSchema(Strict):
+    kind = fields.String()
+    issuer = fields.String()
+    subject = fields.String()
+    client_id = fields.String(allow_none=True)
+    scopes = fields.List(fields.String())
+    accounts = fields.List(fields.Dict())
+    advisor = fields.Dict(allow_none=True)

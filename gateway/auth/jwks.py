@@ -1,0 +1,48 @@
+"""Issuers' public keys: inline, or fetched from jwks_uri, cached with a TTL."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import requests
+from joserfc.jwk import KeySet
+
+
+class JWKSCache:
+    """One refetch on an unknown kid, at most once per interval per issuer, so a flood of
+    tokens with made-up kids cannot turn the gateway into a load generator against an IdP."""
+
+    def __init__(self, ttl: int, refetch_interval: int, timeout: float = 5.0):
+        self.ttl = ttl
+        self.refetch_interval = refetch_interval
+        self.timeout = timeout
+        self._entries: dict[str, tuple[KeySet, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, uri: str, *, kid: str | None = None) -> KeySet:
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(uri)
+        if entry is None or now - entry[1] > self.ttl:
+            return self._fetch(uri)
+        keys, fetched_at = entry
+        if kid is not None and not _has_kid(keys, kid) and now - fetched_at > self.refetch_interval:
+            return self._fetch(uri)
+        return keys
+
+    def _fetch(self, uri: str) -> KeySet:
+        response = requests.get(uri, timeout=self.timeout)
+        response.raise_for_status()
+        keys = KeySet.import_key_set(response.json())
+        with self._lock:
+            self._entries[uri] = (keys, time.monotonic())
+        return keys
+
+
+def _has_kid(keys: KeySet, kid: str) -> bool:
+    return any(k.kid == kid for k in keys.keys)
+
+
+def has_kid(keys: KeySet, kid: str | None) -> bool:
+    return kid is None or _has_kid(keys, kid)

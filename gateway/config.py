@@ -1,0 +1,60 @@
+"""Settings from the environment, with embedded defaults that run with no setup."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_INSTANCE = Path(__file__).resolve().parent.parent / "instance"
+
+
+def from_environment(overrides: dict | None = None) -> dict:
+    env = os.environ
+    instance = Path(env.get("GATEWAY_INSTANCE_PATH", DEFAULT_INSTANCE))
+    settings = {
+        "ENV": env.get("GATEWAY_ENV", "development"),
+        "INSTANCE_PATH": str(instance),
+        "DATABASE_URL": env.get("GATEWAY_DATABASE_URL", f"sqlite:///{instance / 'gateway.db'}"),
+        "REDIS_URL": env.get("GATEWAY_REDIS_URL") or None,
+        "SELLER_COUNTRY": env.get("GATEWAY_SELLER_COUNTRY", "IE").upper(),
+        # Our own issuer: the `iss` of service tokens and the audience every issuer must name.
+        "ISSUER": env.get("GATEWAY_ISSUER", "http://127.0.0.1:8000"),
+        "AUDIENCE": env.get("GATEWAY_AUDIENCE", "billing-gateway"),
+        "SIGNING_KEY_FILE": env.get("GATEWAY_SIGNING_KEY_FILE") or None,
+        "SERVICE_TOKEN_TTL": int(env.get("GATEWAY_SERVICE_TOKEN_TTL", "3600")),
+        "DEV_ISSUER": env.get("GATEWAY_DEV_ISSUER", "1") not in ("0", "false", "no"),
+        "JWKS_CACHE_TTL": int(env.get("GATEWAY_JWKS_CACHE_TTL", "300")),
+        "JWKS_REFETCH_INTERVAL": int(env.get("GATEWAY_JWKS_REFETCH_INTERVAL", "30")),
+        "FROZEN_TODAY": env.get("GATEWAY_FROZEN_TODAY") or None,
+        "MAIL_DIR": env.get("GATEWAY_MAIL_DIR", str(instance / "mail")),
+        "SMTP_URL": env.get("GATEWAY_SMTP_URL") or None,
+        "BILLING_CENTER_URL": env.get("GATEWAY_BILLING_CENTER_URL") or None,
+        "CORPORATE_PORTAL_URL": env.get("GATEWAY_CORPORATE_PORTAL_URL") or None,
+        "ADAPTER_CLIENT_ID": env.get("GATEWAY_ADAPTER_CLIENT_ID") or None,
+        "ADAPTER_CLIENT_SECRET": env.get("GATEWAY_ADAPTER_CLIENT_SECRET") or None,
+        "ADAPTER_TOKEN_URL": env.get("GATEWAY_ADAPTER_TOKEN_URL") or None,
+        "ADAPTER_TIMEOUT": float(env.get("GATEWAY_ADAPTER_TIMEOUT", "5")),
+        "JOB_RETRIES": int(env.get("GATEWAY_JOB_RETRIES", "5")),
+        "CASE_CLAIM_LEASE_SECONDS": int(env.get("GATEWAY_CASE_CLAIM_LEASE_SECONDS", "3600")),
+        "IDEMPOTENCY_TTL_HOURS": int(env.get("GATEWAY_IDEMPOTENCY_TTL_HOURS", "48")),
+    }
+    settings.update(overrides or {})
+    return settings
+
+
+class UnsafeProductionConfig(RuntimeError):
+    """Raised at start-up when production would run on a development-only shortcut."""
+
+
+def check_production(settings: dict) -> None:
+    if settings["ENV"] != "production":
+        return
+    problems = []
+    if settings["DEV_ISSUER"]:
+        problems.append("the development issuer is enabled (set GATEWAY_DEV_ISSUER=0)")
+    if not settings["SIGNING_KEY_FILE"]:
+        problems.append("no signing key configured (set GATEWAY_SIGNING_KEY_FILE)")
+    if settings["FROZEN_TODAY"]:
+        problems.append("GATEWAY_FROZEN_TODAY is a test-only setting")
+    if problems:
+        raise UnsafeProductionConfig("refusing to start in production: " + "; ".join(problems))

@@ -1,0 +1,120 @@
+"""Demo data for `make run`: a catalog, a self-serve tenant and an enterprise tenant."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from gateway import clock
+from gateway.auth.signing import create_client, mint
+from gateway.services import admin
+from tenants.models import Account, Advisor, Subscription, Tenant
+
+PRICES = {  # plan: {currency: (monthly, annual)}
+    "free": {"EUR": ("0", "0"), "USD": ("0", "0"), "GBP": ("0", "0")},
+    "lite": {"EUR": ("19", "190"), "USD": ("19", "190"), "GBP": ("17", "170")},
+    "standard": {"EUR": ("29", "290"), "USD": ("29", "290"), "GBP": ("25", "250")},
+    "business": {"EUR": ("49", "490"), "USD": ("49", "490"), "GBP": ("42", "420")},
+}
+CONTACT = "alice@acme.example"
+ADVISOR = "victor@advisors.example"
+GLOBEX_CONTACT = "gina@globex.example"
+
+
+def dev_issuer(app) -> dict:
+    return {"issuer": app.config["ISSUER"] + "/dev-issuer", "audience": app.config["AUDIENCE"],
+            "jwks": app.extensions["gateway.dev_jwks"]}
+
+
+def dev_token(app, subject: str, ttl: int = 3600) -> str:
+    return mint(app.extensions["gateway.dev_key"], issuer=app.config["ISSUER"] + "/dev-issuer",
+                audience=app.config["AUDIENCE"], subject=subject, ttl=ttl)
+
+
+def seed(app) -> dict:
+    db = app.extensions["gateway.db"].sessionmaker()
+    try:
+        with app.app_context():
+            return _seed(app, db)
+    finally:
+        db.close()
+
+
+def _seed(app, db) -> dict:
+    admin.put_product(db, "webinar", {"name": "GoTo Webinar", "plans": [
+        {"code": code, "name": code.title(), "rank": rank, "prices": [
+            {"currency": cur, "billing_period": period, "unit_amount": Decimal(amounts[i])}
+            for cur, amounts in PRICES[code].items()
+            for i, period in enumerate(("monthly", "annual"))]}
+        for rank, code in enumerate(PRICES)]})
+    issuer = dev_issuer(app)
+    admin.create_staff_issuer(db, issuer)
+    today = clock.today()
+    acme = db.scalar(select(Tenant).where(Tenant.slug == "acme"))
+    if acme is None:
+        acme = admin.create_tenant(db, {"name": "Acme", "slug": "acme", "issuers": [issuer]})
+        account = admin.create_account(db, acme.id, {
+            "name": "Acme GmbH", "country": "DE", "currency": "EUR", "billing_channel": "online",
+            "payment_terms": "card", "credit_balance": Decimal("10.00")})
+        admin.create_contact(db, account, {"subject": CONTACT, "name": "Alice Acme",
+                                           "email": CONTACT, "roles": ["billing_contact", "user"]})
+        admin.create_user(db, account, {"name": "Uma User", "email": "uma@acme.example"})
+        admin.create_subscription(db, account, {
+            "product": "webinar", "plan": "standard", "licenses": 5, "billing_period": "monthly",
+            "status": "active", "current_period_start": today - timedelta(days=10)})
+    globex = db.scalar(select(Tenant).where(Tenant.slug == "globex"))
+    if globex is None:
+        globex = admin.create_tenant(db, {"name": "Globex", "slug": "globex", "issuers": [issuer]})
+        advisor = db.scalar(select(Advisor).where(Advisor.subject == ADVISOR))
+        if advisor is None:
+            admin.create_advisor(db, {"issuer": issuer["issuer"], "subject": ADVISOR,
+                                      "name": "Victor Advisor", "email": ADVISOR,
+                                      "pool": "corporate-account-services"})
+            advisor = db.scalar(select(Advisor).where(Advisor.subject == ADVISOR))
+        account = admin.create_account(db, globex.id, {
+            "name": "Globex SA", "country": "FR", "currency": "EUR",
+            "billing_channel": "corporate", "payment_terms": "invoice",
+            "vat_number": "FR40303265045", "advisor_id": advisor.id})
+        admin.create_contact(db, account, {"subject": GLOBEX_CONTACT, "name": "Gina Globex",
+                                           "email": GLOBEX_CONTACT, "roles": ["billing_contact"]})
+        admin.create_subscription(db, account, {
+            "product": "webinar", "plan": "business", "licenses": 150, "billing_period": "annual",
+            "status": "active", "current_period_start": today - timedelta(days=100)})
+    acme_account = db.scalar(select(Account).where(Account.tenant_id == acme.id))
+    sub = db.scalar(select(Subscription).where(Subscription.account_id == acme_account.id))
+    client = create_client(db, "demo", "admin billing read")
+    return {"acme_account": acme_account.id, "acme_subscription": sub.id, "client": client}
+
+
+def seed_and_describe(app) -> str:
+    info = seed(app)
+    base = f"http://127.0.0.1:{app.config.get('PORT', 8000)}"
+    client = info["client"]
+    contact = dev_token(app, CONTACT, 8 * 3600)
+    advisor = dev_token(app, ADVISOR, 8 * 3600)
+    with app.test_request_context():
+        service = _service_token(app, client)
+    return "\n".join([
+        f"Billing gateway demo on {base} (docs: {base}/docs)",
+        f"Service client: {json.dumps(client)}",
+        f"SERVICE_TOKEN={service}",
+        f"CONTACT_TOKEN={contact}   # Alice, billing contact of Acme GmbH ({info['acme_account']})",
+        f"ADVISOR_TOKEN={advisor}   # Victor, Globex's dedicated advisor",
+        "Try:",
+        f"  curl -s -H \"Authorization: Bearer $CONTACT_TOKEN\" -H 'Content-Type: application/json' "
+        f"-d '{{\"plan\": \"business\", \"licenses\": 8}}' "
+        f"{base}/api/v1/subscriptions/{info['acme_subscription']}/quotes",
+    ])
+
+
+def _service_token(app, client: dict) -> str:
+    import base64
+
+    basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
+    with app.test_client() as http:
+        response = http.post("/oauth/token", data={"grant_type": "client_credentials"},
+                             headers={"Authorization": f"Basic {basic}"})
+        return response.get_json()["access_token"]

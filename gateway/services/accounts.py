@@ -1,0 +1,63 @@
+"""Account-facing use cases that read or change what an account holds."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from gateway import clock
+from gateway.access import load_account, principal, visible_account_ids
+from gateway.errors import not_found
+from gateway.services import admin, views
+from tenants.catalog import Catalog
+from tenants.models import Account, Subscription, Tenant
+
+
+def account_view(db, account: Account) -> dict:
+    tenant = db.get(Tenant, account.tenant_id)
+    return views.account(account, tenant, admin.active_licenses(db, account.id), clock.today())
+
+
+def visible_tenant(db, tenant_id: str) -> Tenant:
+    visible = visible_account_ids()
+    tenants = None
+    if visible is not None:
+        tenants = frozenset(db.scalars(select(Account.tenant_id).where(Account.id.in_(visible))))
+    return admin.get_tenant(db, tenant_id, tenants)
+
+
+def list_for_tenant(db, tenant_id: str) -> list[dict]:
+    visible_tenant(db, tenant_id)
+    visible = visible_account_ids()
+    return [account_view(db, a) for a in admin.list_accounts(db, tenant_id)
+            if visible is None or a.id in visible]
+
+
+def create(db, tenant_id: str, data: dict) -> dict:
+    return account_view(db, admin.create_account(db, tenant_id, data))
+
+
+def read(db, account_id: str) -> dict:
+    return account_view(db, load_account(db, account_id))
+
+
+def subscription_view(db, sub: Subscription, account: Account) -> dict:
+    price = Catalog.load(db, sub.product).price(sub.plan, account.currency, sub.billing_period)
+    return views.subscription(sub, account.currency, price)
+
+
+def load_subscription(db, subscription_id: str, need: str = "read") -> tuple[Subscription, Account]:
+    sub = db.get(Subscription, subscription_id)
+    p = principal()
+    if sub is None or (p.kind != "service" and sub.account_id not in p.memberships):
+        raise not_found("subscription")
+    return sub, load_account(db, sub.account_id, need)
+
+
+def list_subscriptions(db, account_id: str) -> list[dict]:
+    account = load_account(db, account_id)
+    return [subscription_view(db, s, account) for s in admin.list_subscriptions(db, account)]
+
+
+def read_subscription(db, subscription_id: str) -> dict:
+    sub, account = load_subscription(db, subscription_id)
+    return subscription_view(db, sub, account)

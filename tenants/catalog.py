@@ -1,0 +1,26 @@
+"""Catalog look-ups: plan ranks and per-license prices."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from tenants.models import Product
+
+
+class Catalog:
+    """One product's plans and prices, loaded once per use case."""
+
+    def __init__(self, product: Product | None):
+        self.product = product
+        self.ranks = {p.code: p.rank for p in product.plans} if product else {}
+        self._prices = {
+            (p.code, x.currency, x.billing_period): x.unit_amount
+            for p in (product.plans if product else ()) for x in p.prices
+        }
+
+    @classmethod
+    def load(cls, db, code: str) -> Catalog:
+        return cls(db.get(Product, code))
+
+    def price(self, plan: str, currency: str, billing_period: str) -> Decimal | None:
+        return self._prices.get((plan, currency, billing_period))
