@@ -110,30 +110,25 @@ class RQQueue:
 
     def enqueue(self, func: str, *args, job_id: str | None = None,
                 on_failure: str | None = None) -> None:
-        from rq import Retry
+        from rq import Callback, Retry
 
         kwargs = {"job_id": job_id} if job_id else {}
         if on_failure:
-            kwargs["on_failure"] = _final_failure(on_failure)
+            kwargs["on_failure"] = Callback(rq_failure, timeout=60)
         self.queue.enqueue(
-            "adapters.jobs.run_in_app", func, *args,
+            run_in_app, func, *args,
             retry=Retry(max=self.retries, interval=self.intervals) if self.retries else None,
-            failure_ttl=30 * 24 * 3600, **kwargs,
+            failure_ttl=30 * 24 * 3600, meta={"on_failure": on_failure}, **kwargs,
         )
 
 
-def _final_failure(handler: str):
-    from rq import Callback
-
-    return Callback(f"adapters.jobs.{_on_failure.__name__}", timeout=60) if handler else None
-
-
-def _on_failure(job, connection, type, value, traceback):
-    # RQ calls this after every failed attempt; only the last one opens a case.
+def rq_failure(job, connection, type, value, traceback):
+    # RQ calls on_failure after every failed attempt; only the last one hands the job over.
     if job.retries_left:
         return
-    handler = job.args[0].rsplit(".", 1)[0] + ".on_final_failure"
-    run_in_app(handler, *job.args[1:])
+    handler = job.meta.get("on_failure")
+    if handler:
+        run_in_app(handler, *job.args[1:])
 
 
 _worker_app = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from adapters.billing_center import EmbeddedBillingCenter
 from adapters.jobs import InProcessQueue, RQQueue
 
 
@@ -13,3 +14,16 @@ def init_app(app) -> None:
     else:
         app.extensions["gateway.queue"] = InProcessQueue(app, cfg["JOB_RETRIES"],
                                                          cfg.get("JOB_BACKOFF_SCALE", 1.0))
+    app.extensions["gateway.billing_center"] = cfg.get("BILLING_CENTER") or EmbeddedBillingCenter()
+    app.extensions["gateway.notifier"] = _notifier(cfg)
+
+
+def _notifier(cfg):
+    try:
+        from adapters import notifications
+    except ImportError:  # pragma: no cover - landing with the notifications adapter
+        return None
+
+    if cfg.get("SMTP_URL"):
+        return notifications.SmtpNotifier(cfg["SMTP_URL"])
+    return notifications.FolderNotifier(cfg["MAIL_DIR"])

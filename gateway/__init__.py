@@ -24,7 +24,9 @@ def create_app(overrides: dict | None = None) -> Flask:
         OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
         JSON_SORT_KEYS=False,
     )
-    app.json.sort_keys = False
+    from gateway.jsonio import JSONProvider
+
+    app.json = JSONProvider(app)
     Path(settings["INSTANCE_PATH"]).mkdir(parents=True, exist_ok=True)
 
     from gateway import wiring

@@ -1,7 +1,21 @@
-"""events."""
+"""The event feed."""
 
 from __future__ import annotations
 
+from flask.views import MethodView
 from flask_smorest import Blueprint
 
-blp = Blueprint("events", __name__, description="events")
+from gateway.api.billing_schemas import AnySchema, EventsQuerySchema
+from gateway.database import session
+from gateway.services import events
+
+blp = Blueprint("events", __name__, description="Events")
+
+
+@blp.route("/events")
+class Events(MethodView):
+    @blp.arguments(EventsQuerySchema, location="query")
+    @blp.response(200, AnySchema(many=True))
+    def get(self, args):
+        """Events after a given id, in order."""
+        return events.feed(session(), args.get("after"), args["limit"])

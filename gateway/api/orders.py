@@ -1,7 +1,37 @@
-"""orders."""
+"""Orders."""
 
 from __future__ import annotations
 
+from flask import request
+from flask.views import MethodView
 from flask_smorest import Blueprint
 
-blp = Blueprint("orders", __name__, description="orders")
+from gateway.api.billing_schemas import AnySchema, OrderInSchema
+from gateway.database import session
+from gateway.services import orders
+
+blp = Blueprint("orders", __name__, description="Orders")
+
+
+@blp.route("/accounts/<account_id>/orders")
+class AccountOrders(MethodView):
+    @blp.response(200, AnySchema(many=True))
+    def get(self, account_id):
+        """The account's orders, newest first."""
+        return orders.list_for_account(session(), account_id)
+
+    @blp.arguments(OrderInSchema)
+    @blp.response(201, AnySchema)
+    @blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": True,
+                          "schema": {"type": "string"}}])
+    def post(self, data, account_id):
+        """Place an order (idempotent by Idempotency-Key)."""
+        return orders.place(session(), account_id, data, request.headers.get("Idempotency-Key"))
+
+
+@blp.route("/orders/<order_id>")
+class OrderById(MethodView):
+    @blp.response(200, AnySchema)
+    def get(self, order_id):
+        """Read an order."""
+        return orders.read(session(), order_id)

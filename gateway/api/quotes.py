@@ -1,7 +1,52 @@
-"""quotes."""
+"""Quotes and the cart."""
 
 from __future__ import annotations
 
+from flask.views import MethodView
 from flask_smorest import Blueprint
 
-blp = Blueprint("quotes", __name__, description="quotes")
+from gateway.api.billing_schemas import AnySchema, ChangeSchema, ItemSchema
+from gateway.database import session
+from gateway.services import cart, quotes
+
+blp = Blueprint("quotes", __name__, description="Quotes and the cart")
+
+
+@blp.route("/subscriptions/<subscription_id>/quotes")
+class Quotes(MethodView):
+    @blp.arguments(ChangeSchema)
+    @blp.response(200, AnySchema)
+    def post(self, data, subscription_id):
+        """Price a change to a subscription."""
+        return quotes.quote(session(), subscription_id, data)
+
+
+@blp.route("/accounts/<account_id>/cart")
+class Cart(MethodView):
+    @blp.response(200, AnySchema)
+    def get(self, account_id):
+        """The cart's items and order-level totals."""
+        return cart.read(session(), account_id)
+
+
+@blp.route("/accounts/<account_id>/cart/items")
+class CartItems(MethodView):
+    @blp.arguments(ItemSchema)
+    @blp.response(201, AnySchema)
+    def post(self, data, account_id):
+        """Add a change (or a new subscription) to the cart."""
+        return cart.add(session(), account_id, data)
+
+
+@blp.route("/accounts/<account_id>/cart/items/<item_id>")
+class CartItem(MethodView):
+    @blp.arguments(ChangeSchema)
+    @blp.response(200, AnySchema)
+    def patch(self, data, account_id, item_id):
+        """Edit a cart item."""
+        return cart.edit(session(), account_id, item_id, data)
+
+    @blp.response(204)
+    def delete(self, account_id, item_id):
+        """Remove a cart item."""
+        cart.remove(session(), account_id, item_id)

@@ -1,0 +1,129 @@
+"""Carrying out an order: applied whole through the account's adapter, or not at all."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from gateway.database import session
+from gateway.orders.dispatch import open_case
+from gateway.orders.models import Order
+from gateway.services import events
+from gateway.services.views import money
+from tenants.db import utcnow
+from tenants.models import Account, Contact, Membership, Subscription
+
+
+class SubscriptionChanged(Exception):
+    pass
+
+
+def process_order(order_id: str) -> None:
+    """Queue job for billing-center orders; safe to run twice."""
+    db = session()
+    order = db.get(Order, order_id, with_for_update=True)
+    if order is None or order.status != "processing":
+        return
+    apply(db, order)
+    db.commit()
+    notify_completed(db, order)
+
+
+def order_failed(order_id: str) -> None:
+    """Retries are exhausted: a person takes over; the order is not lost."""
+    db = session()
+    order = db.get(Order, order_id, with_for_update=True)
+    if order is None or order.status != "processing":
+        return
+    order.status = "awaiting_advisor"
+    for item in order.items:
+        item.status = "awaiting_advisor"
+    open_case(db, order, "adapter_failed: the billing center did not apply the order after retries")
+    db.commit()
+
+
+def apply(db, order: Order) -> None:
+    """Every item or none: the subscriptions take the new terms, the balance moves."""
+    center = current_app.extensions["gateway.billing_center"]
+    center.apply(db, change_payload(order))
+    account = db.get(Account, order.account_id, with_for_update=True, populate_existing=True)
+    for item in order.items:
+        sub = _target(db, order, item)
+        sub.plan, sub.licenses, sub.billing_period = item.plan, item.licenses, item.billing_period
+        sub.current_period_start, sub.current_period_end = item.period_start, item.period_end
+        sub.status = "active"
+        sub.version += 1
+        item.subscription_id = sub.id
+        item.status = "completed"
+        events.record(db, "subscription.updated", order.tenant_id, {
+            "subscription_id": sub.id, "account_id": sub.account_id, "order_id": order.id,
+            "plan": sub.plan, "licenses": sub.licenses, "billing_period": sub.billing_period,
+            "current_period_start": sub.current_period_start.isoformat(),
+            "current_period_end": sub.current_period_end.isoformat()})
+    account.credit_balance = account.credit_balance - order.balance_applied + order.credit_added
+    order.status = "completed"
+    order.completed_at = utcnow()
+    events.record(db, "order.completed", order.tenant_id, {
+        "order_id": order.id, "account_id": order.account_id,
+        "total_due": money(order.total_due, order.currency), "currency": order.currency})
+
+
+def _target(db, order, item) -> Subscription:
+    if item.subscription_id:
+        sub = db.get(Subscription, item.subscription_id, with_for_update=True,
+                     populate_existing=True)
+        if sub.version != item.subscription_version:
+            raise SubscriptionChanged(sub.id)
+        return sub
+    # "Subscribe now": reactivate the account's expired subscription of the product, or create one.
+    from sqlalchemy import select
+
+    sub = db.scalar(select(Subscription).where(
+        Subscription.account_id == order.account_id, Subscription.product == item.product,
+        Subscription.status == "expired").order_by(Subscription.created_at).limit(1))
+    if sub is None:
+        sub = Subscription(tenant_id=order.tenant_id, account_id=order.account_id,
+                           product=item.product, plan=item.plan, licenses=item.licenses,
+                           billing_period=item.billing_period, status="active",
+                           current_period_start=item.period_start,
+                           current_period_end=item.period_end, version=0)
+        db.add(sub)
+        db.flush()
+    return sub
+
+
+def change_payload(order: Order) -> dict:
+    cur = order.currency
+    return {"order_id": order.id, "idempotency_key": f"order-{order.id}",
+            "tenant_id": order.tenant_id, "account_id": order.account_id, "currency": cur,
+            "items": [{"subscription_id": i.subscription_id, "product": i.product, "plan": i.plan,
+                       "licenses": i.licenses, "billing_period": i.billing_period,
+                       "period_start": i.period_start.isoformat(),
+                       "period_end": i.period_end.isoformat()} for i in order.items],
+            "balance_applied": money(order.balance_applied, cur),
+            "credit_added": money(order.credit_added, cur),
+            "total_due": money(order.total_due, cur)}
+
+
+def notify_completed(db, order: Order) -> None:
+    """The confirmation to the billing contacts, with the details of the purchase."""
+    from sqlalchemy import select
+
+    notifier = current_app.extensions.get("gateway.notifier")
+    if notifier is None:
+        return
+    rows = db.execute(select(Contact.email, Membership.roles)
+                      .join(Membership, Membership.contact_id == Contact.id)
+                      .where(Membership.account_id == order.account_id)).all()
+    cur = order.currency
+    lines = [f"Order {order.id} is complete. Your new billing period starts today.", ""]
+    for i in order.items:
+        lines.append(f"- {i.product}: {i.plan}, {i.licenses} licenses, {i.billing_period}, "
+                     f"{i.period_start.isoformat()} to {i.period_end.isoformat()}: "
+                     f"charge {money(i.charge, cur)} {cur}, credit -{money(i.credit, cur)} {cur}")
+    lines += ["", f"Net {money(order.net, cur)} {cur}; balance applied "
+              f"{money(order.balance_applied, cur)}; credit added {money(order.credit_added, cur)}; "
+              f"tax ({order.tax_treatment}) {money(order.tax_amount, cur)}; "
+              f"total due {money(order.total_due, cur)} {cur}."]
+    for email, roles in rows:
+        if "billing_contact" in (roles or ()):
+            notifier.send(email, f"Your subscription change ({order.id})", "\n".join(lines))

@@ -1,0 +1,96 @@
+"""The cart: pending change items per account, one per subscription, placed as one order."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from gateway.access import load_account
+from gateway.errors import GatewayError, not_found
+from gateway.orders.models import CartItem
+from gateway.services import pricing
+
+FIELDS = ("subscription_id", "product", "plan", "licenses", "billing_period")
+
+
+def spec(item: CartItem) -> dict:
+    return {k: getattr(item, k) for k in FIELDS if getattr(item, k) is not None}
+
+
+def items(db, account_id: str) -> list[CartItem]:
+    return list(db.scalars(select(CartItem).where(CartItem.account_id == account_id)
+                           .order_by(CartItem.created_at, CartItem.id)))
+
+
+def item_view(item: CartItem, priced: pricing.PricedItem | None, currency: str) -> dict:
+    body = {"id": item.id, "account_id": item.account_id, **{k: getattr(item, k) for k in FIELDS}}
+    if priced is not None:
+        body["changes"] = list(priced.kinds)
+        body["lines"] = pricing.lines(priced, currency)
+        body["route"] = {"destination": priced.route.destination, "reason": priced.route.reason}
+    return body
+
+
+def read(db, account_id: str) -> dict:
+    account = load_account(db, account_id, "bill")
+    rows = items(db, account.id)
+    if not rows:
+        return {"items": [], "quote": None}
+    priced = pricing.price(db, account, [spec(i) for i in rows])
+    quote = pricing.totals_view(priced)
+    quote.update(
+        rate_increase=priced.rate_increase,
+        requirements=[{"type": r.type, "status": r.status} for r in priced.requirements],
+        route={"destination": priced.route.destination, "reason": priced.route.reason},
+        next_action="provide_requirements" if any(r.status == "outstanding" for r in priced.requirements)
+        else "place_order",
+    )
+    return {"items": [item_view(i, p, account.currency) for i, p in zip(rows, priced.items, strict=True)],
+            "quote": quote}
+
+
+def add(db, account_id: str, data: dict) -> dict:
+    account = load_account(db, account_id, "bill")
+    _check_form(data)
+    if data.get("subscription_id") and db.scalar(select(CartItem.id).where(
+            CartItem.account_id == account.id, CartItem.subscription_id == data["subscription_id"])):
+        raise GatewayError(409, "already_in_cart", "That subscription already has an item in the cart; "
+                           "edit it instead.")
+    priced = pricing.price_spec(db, account, data)  # refuses what could never be ordered
+    item = CartItem(tenant_id=account.tenant_id, account_id=account.id,
+                    **{k: data.get(k) for k in FIELDS})
+    db.add(item)
+    db.commit()
+    return item_view(item, priced, account.currency)
+
+
+def edit(db, account_id: str, item_id: str, data: dict) -> dict:
+    account = load_account(db, account_id, "bill")
+    item = db.get(CartItem, item_id)
+    if item is None or item.account_id != account.id:
+        raise not_found("cart item")
+    for key in ("plan", "licenses", "billing_period"):
+        if key in data:
+            setattr(item, key, data[key])
+    priced = pricing.price_spec(db, account, spec(item))
+    db.commit()
+    return item_view(item, priced, account.currency)
+
+
+def remove(db, account_id: str, item_id: str) -> None:
+    account = load_account(db, account_id, "bill")
+    item = db.get(CartItem, item_id)
+    if item is None or item.account_id != account.id:
+        raise not_found("cart item")
+    db.delete(item)
+    db.commit()
+
+
+def _check_form(data: dict) -> None:
+    if not data.get("subscription_id"):
+        missing = [k for k in ("product", "plan", "licenses", "billing_period") if data.get(k) is None]
+        if missing:
+            raise GatewayError(422, "validation_error", "A new subscription names product, plan, "
+                               "licenses and billing_period.", errors={k: ["required"] for k in missing})
+    elif data.get("product"):
+        raise GatewayError(422, "validation_error", "Name a subscription or a product, not both.",
+                           errors={"product": ["not allowed with subscription_id"]})

@@ -1,0 +1,18 @@
+"""Quote a change to one subscription."""
+
+from __future__ import annotations
+
+from sqlalchemy import exists, select
+
+from gateway.access import load_account
+from gateway.orders.models import CartItem
+from gateway.services import pricing
+from gateway.services.accounts import load_subscription
+
+
+def quote(db, subscription_id: str, request: dict) -> dict:
+    sub, _ = load_subscription(db, subscription_id)
+    account = load_account(db, sub.account_id, "bill")
+    priced = pricing.price(db, account, [dict(request, subscription_id=sub.id)])
+    cart_has_items = db.scalar(select(exists().where(CartItem.account_id == account.id)))
+    return pricing.quote_view(priced, cart_has_items=bool(cart_has_items))
