@@ -47,7 +47,9 @@ class Api(_Api):
     def handle_http_exception(self, error: HTTPException):
         data = getattr(error, "data", None) or {}
         code = error.code or 500
-        extra = {k: v for k, v in data.items() if k not in ("message", "messages", "headers")}
+        # webargs also passes the exception and the schema along: internals, not the caller's
+        extra = {k: v for k, v in data.items()
+                 if k not in ("message", "messages", "headers", "exc", "schema")}
         errors = extra.pop("errors", None) or data.get("messages")
         if errors and code == 422:
             # webargs nests field errors by location ("json", "query"); the body is what callers send

@@ -1,7 +1,49 @@
-"""advisor_queue."""
+"""The advisors' queue."""
 
 from __future__ import annotations
 
+from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import fields, validate
 
-blp = Blueprint("advisor_queue", __name__, description="advisor_queue")
+from gateway.api.billing_schemas import AnySchema
+from gateway.api.schemas import Strict
+from gateway.database import session
+from gateway.services import people_queue
+
+blp = Blueprint("advisor_queue", __name__, description="Advisors' queue")
+
+
+class CasesQuery(Strict):
+    status = fields.String(validate=validate.OneOf(["open", "claimed", "resolved"]))
+
+
+class ResolveIn(Strict):
+    decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
+    note = fields.String(validate=validate.Length(max=2000))
+
+
+@blp.route("/advisor/cases")
+class Cases(MethodView):
+    @blp.arguments(CasesQuery, location="query")
+    @blp.response(200, AnySchema(many=True))
+    def get(self, args):
+        """Cases of the advisor's own accounts and pool, oldest due first."""
+        return people_queue.list_cases(session(), args.get("status"))
+
+
+@blp.route("/advisor/cases/<case_id>/claim")
+class Claim(MethodView):
+    @blp.response(200, AnySchema)
+    def post(self, case_id):
+        """Take a case for a limited lease."""
+        return people_queue.claim(session(), case_id)
+
+
+@blp.route("/advisor/cases/<case_id>/resolve")
+class Resolve(MethodView):
+    @blp.arguments(ResolveIn)
+    @blp.response(200, AnySchema)
+    def post(self, data, case_id):
+        """Approve (apply the order) or reject it with a note."""
+        return people_queue.resolve(session(), case_id, data["decision"], data.get("note"))

@@ -1,0 +1,104 @@
+"""A scripted walk through every route on the embedded default (issue: route every order)."""
+
+from __future__ import annotations
+
+from tests.conftest import TestIssuer, make_world
+
+
+def _advisor(admin, staff: TestIssuer, subject: str) -> tuple[str, object]:
+    assert admin.post("/api/v1/staff-issuers", json=staff.spec()).status_code == 201
+    r = admin.post("/api/v1/advisors", json={"issuer": staff.url, "subject": subject,
+                                             "name": "Ada Advisor", "email": "ada@vendor.example"})
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()["id"], admin.as_(staff.token(subject))
+
+
+def _card(world):
+    r = world.billing.put(f"/api/v1/accounts/{world.account_id}/payment-method", json={
+        "token": "pm_tok_1", "brand": "visa", "last4": "4242", "exp_month": 1, "exp_year": 2099})
+    assert r.status_code == 200, r.get_json()
+
+
+def _order(http, account_id, item, key):
+    r = http.post(f"/api/v1/accounts/{account_id}/orders", json={"items": [item]},
+                  headers={"Idempotency-Key": key})
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()
+
+
+def test_walk_every_route(app, admin_http):
+    admin = admin_http
+    staff = TestIssuer.new("staff")
+    advisor_id, advisor = _advisor(admin, staff, "ada")
+    queue = app.extensions["gateway.queue"]
+
+    # self-serve upgrade → billing center → completed
+    solo = make_world(admin, TestIssuer.new(), "solo", country="US", currency="USD", start="2026-01-01")
+    _card(solo)
+    up = _order(solo.billing, solo.account_id, {"subscription_id": solo.subscription_id,
+                                                "plan": "business"}, "up")
+    assert up["route"]["destination"] == "billing_center"
+    queue.wait_idle()
+    assert solo.billing.get(f"/api/v1/orders/{up['id']}").get_json()["status"] == "completed"
+
+    # self-serve downgrade → advisors' pool → approved → completed
+    down = _order(solo.billing, solo.account_id, {"subscription_id": solo.subscription_id,
+                                                  "plan": "lite"}, "down")
+    assert (down["status"], down["route"]["destination"]) == ("awaiting_advisor", "advisor_queue")
+    cases = advisor.get("/api/v1/advisor/cases?status=open").get_json()
+    case = next(c for c in cases if c["order_id"] == down["id"])
+    assert case["pool"] == "corporate-account-services" and case["assigned_advisor_id"] is None
+    assert advisor.post(f"/api/v1/advisor/cases/{case['id']}/claim").status_code == 200
+    r = advisor.post(f"/api/v1/advisor/cases/{case['id']}/resolve", json={"decision": "approve"})
+    assert r.status_code == 200 and r.get_json()["status"] == "resolved"
+    done = solo.billing.get(f"/api/v1/orders/{down['id']}").get_json()
+    assert done["status"] == "completed"
+    assert solo.billing.get(f"/api/v1/subscriptions/{solo.subscription_id}").get_json()["plan"] == "lite"
+
+    # enterprise license addition → portal quote → accepted → completed
+    corp = make_world(admin, TestIssuer.new(), "corp", country="FR", channel="corporate",
+                      terms="invoice", vat_number="FR40303265045", plan="business", start="2026-01-01")
+    assert admin.post(f"/api/v1/tenants/{corp.tenant_id}/accounts", json={}).status_code == 422
+    more = _order(corp.billing, corp.account_id, {"subscription_id": corp.subscription_id,
+                                                  "licenses": 9}, "more")
+    assert (more["status"], more["route"]["destination"]) == ("awaiting_acceptance", "corporate_portal")
+    quotes = corp.billing.get(f"/api/v1/accounts/{corp.account_id}/portal-quotes").get_json()
+    assert [q["order_id"] for q in quotes] == [more["id"]]
+    r = corp.billing.post(f"/api/v1/portal-quotes/{quotes[0]['id']}/accept")
+    assert r.status_code == 200 and r.get_json()["status"] == "accepted"
+    accepted = corp.billing.get(f"/api/v1/orders/{more['id']}").get_json()
+    assert accepted["status"] == "completed"
+    assert accepted["license_assignment"][0]["unassigned"] == 9
+
+    # enterprise period change → advisor → rejected with a note the contact sees
+    switch = _order(corp.billing, corp.account_id, {"subscription_id": corp.subscription_id,
+                                                    "billing_period": "annual"}, "switch")
+    assert switch["route"]["destination"] == "advisor_queue"
+    case = next(c for c in advisor.get("/api/v1/advisor/cases").get_json()
+                if c["order_id"] == switch["id"])
+    r = advisor.post(f"/api/v1/advisor/cases/{case['id']}/resolve",
+                     json={"decision": "reject", "note": "Let us talk at renewal."})
+    assert r.status_code == 200
+    rejected = corp.billing.get(f"/api/v1/orders/{switch['id']}").get_json()
+    assert (rejected["status"], rejected["note"]) == ("rejected", "Let us talk at renewal.")
+
+    types = [e["type"] for e in admin.get("/api/v1/events?limit=1000").get_json()]
+    for t in ("order.created", "order.completed", "order.rejected", "subscription.updated",
+              "advisor_case.opened", "advisor_case.resolved"):
+        assert t in types
+    assert advisor_id
+
+
+def test_second_advisor_cannot_take_a_claimed_case(app, admin_http):
+    staff = TestIssuer.new("staff2")
+    _, ada = _advisor(admin_http, staff, "ada")
+    r = admin_http.post("/api/v1/advisors", json={"issuer": staff.url, "subject": "bob",
+                                                  "name": "Bob", "email": "bob@vendor.example"})
+    bob = admin_http.as_(staff.token("bob"))
+    assert r.status_code == 201
+    w = make_world(admin_http, TestIssuer.new(), "pair", country="US", currency="USD", start="2026-01-01")
+    order = _order(w.billing, w.account_id, {"subscription_id": w.subscription_id, "plan": "lite"}, "k")
+    case = next(c for c in ada.get("/api/v1/advisor/cases").get_json() if c["order_id"] == order["id"])
+    assert ada.post(f"/api/v1/advisor/cases/{case['id']}/claim").status_code == 200
+    r = bob.post(f"/api/v1/advisor/cases/{case['id']}/claim")
+    assert r.status_code == 409 and r.get_json()["error"] == "case_claimed"
