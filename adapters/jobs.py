@@ -96,12 +96,13 @@ class InProcessQueue:
 
 
 class RQQueue:
-    def __init__(self, redis_url: str, retries: int, intervals: Sequence[int] | None = None):
+    def __init__(self, redis_url: str, retries: int, intervals: Sequence[int] | None = None,
+                 name: str = QUEUE_NAME):
         from redis import Redis
         from rq import Queue
 
-        self.connection = Redis.from_url(redis_url)
-        self.queue = Queue(QUEUE_NAME, connection=self.connection)
+        self.connection = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
+        self.queue = Queue(name, connection=self.connection)
         self.retries = retries
         self.intervals = list(intervals) if intervals is not None else backoff(retries)
 

@@ -10,7 +10,7 @@ def init_app(app) -> None:
     cfg = app.config
     if cfg["REDIS_URL"]:
         app.extensions["gateway.queue"] = RQQueue(cfg["REDIS_URL"], cfg["JOB_RETRIES"],
-                                                  cfg.get("JOB_BACKOFF"))
+                                                  cfg.get("JOB_BACKOFF"), cfg["QUEUE_NAME"])
     else:
         app.extensions["gateway.queue"] = InProcessQueue(app, cfg["JOB_RETRIES"],
                                                          cfg.get("JOB_BACKOFF_SCALE", 1.0))
