@@ -2,15 +2,53 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
+
 import marshmallow as ma
 from marshmallow import fields, validate, validates_schema
 
-from routing.money import CURRENCIES
+from routing.money import CURRENCIES, MINOR_UNITS
 from routing.periods import BILLING_PERIODS
 
-ISO_COUNTRY = validate.Regexp(r"^[A-Z]{2}$", error="Use an ISO 3166 alpha-2 code, e.g. DE.")
+# ISO 3166-1 alpha-2, the officially assigned codes.
+COUNTRIES = frozenset("""
+AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS
+BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE
+EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM
+HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC
+LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA
+NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW
+SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO
+TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
+""".split())
+ISO_COUNTRY = validate.OneOf(sorted(COUNTRIES), error="Use an ISO 3166 alpha-2 code, e.g. DE.")
 Currency = validate.OneOf(sorted(CURRENCIES))
 Period = validate.OneOf(BILLING_PERIODS)
+# What the columns hold (INTEGER; NUMERIC(20, 4)): larger input is refused, not a database error.
+MAX_INT = 2**31 - 1
+AMOUNT_PLACES = 4
+MAX_AMOUNT = Decimal(10) ** 16
+Count = validate.Range(min=1, max=MAX_INT)
+# Periods are computed from these dates; keep them where calendar arithmetic stays valid.
+PeriodDate = validate.Range(min=date(1970, 1, 1), max=date(9998, 12, 31))
+Email = validate.Length(max=320)
+
+
+class Amount(fields.Decimal):
+    """A non-negative money amount, sent as a decimal string ("49.00"), never a JSON number."""
+
+    def __init__(self, **kwargs):
+        super().__init__(as_string=True, places=None, validate=[
+            validate.Range(min=0, max=MAX_AMOUNT, max_inclusive=False)], **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ma.ValidationError("Send an amount as a decimal string, e.g. \"49.00\".")
+        number = super()._deserialize(value, attr, data, **kwargs)
+        if number.as_tuple().exponent < -AMOUNT_PLACES:
+            raise ma.ValidationError(f"At most {AMOUNT_PLACES} decimal places.")
+        return number
 
 
 class Strict(ma.Schema):
@@ -27,9 +65,9 @@ class TokenSchema(Strict):
 
 
 class IssuerSchema(Strict):
-    issuer = fields.Url(required=True, require_tld=False)
+    issuer = fields.Url(required=True, require_tld=False, validate=validate.Length(max=500))
     audience = fields.String(required=True, validate=validate.Length(1, 500))
-    jwks_uri = fields.Url(require_tld=False)
+    jwks_uri = fields.Url(require_tld=False, validate=validate.Length(max=1000))
     jwks = fields.Dict()
     allow_jwt_typ = fields.Boolean(load_default=False)
 
@@ -55,14 +93,13 @@ class IssuerOutSchema(Strict):
 class PriceSchema(Strict):
     currency = fields.String(required=True, validate=Currency)
     billing_period = fields.String(required=True, validate=Period)
-    unit_amount = fields.Decimal(required=True, as_string=True, places=None,
-                                 validate=validate.Range(min=0))
+    unit_amount = Amount(required=True)
 
 
 class PlanSchema(Strict):
     code = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9_-]{1,60}$"))
     name = fields.String(required=True, validate=validate.Length(1, 200))
-    rank = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    rank = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=MAX_INT))
     prices = fields.List(fields.Nested(PriceSchema), load_default=list)
 
 
@@ -99,12 +136,11 @@ class AdvisorRuleSchema(Strict):
 
 
 class PolicySchema(Strict):
-    enterprise_license_threshold = fields.Integer(strict=True, allow_none=True,
-                                                  validate=validate.Range(min=1))
+    enterprise_license_threshold = fields.Integer(strict=True, allow_none=True, validate=Count)
     segment = fields.String(allow_none=True, validate=validate.OneOf(["self_serve", "enterprise"]))
     require_vat_number = fields.Boolean()
     advisor_rules = fields.List(fields.Nested(AdvisorRuleSchema))
-    case_due_hours = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1))
+    case_due_hours = fields.Integer(strict=True, allow_none=True, validate=Count)
 
 
 class TenantInSchema(Strict):
@@ -137,8 +173,17 @@ class AccountInSchema(Strict):
     billing_channel = fields.String(required=True, validate=validate.OneOf(["online", "corporate"]))
     payment_terms = fields.String(required=True, validate=validate.OneOf(["card", "invoice"]))
     vat_number = fields.String(allow_none=True, validate=validate.Length(1, 40))
-    credit_balance = fields.Decimal(as_string=True, validate=validate.Range(min=0))
+    credit_balance = Amount()
     advisor_id = fields.String(allow_none=True)
+
+    @validates_schema
+    def _balance_in_minor_units(self, data, **kwargs):
+        balance, currency = data.get("credit_balance"), data.get("currency")
+        if balance is not None and currency in MINOR_UNITS and (
+            balance.as_tuple().exponent < -MINOR_UNITS[currency]
+        ):
+            raise ma.ValidationError(f"At most {MINOR_UNITS[currency]} decimal places in {currency}.",
+                                     "credit_balance")
 
 
 class AccountSchema(Strict):
@@ -162,7 +207,7 @@ class ContactInSchema(Strict):
     subject = fields.String(required=True, validate=validate.Length(1, 255))
     issuer = fields.String(validate=validate.Length(1, 500))
     name = fields.String(required=True, validate=validate.Length(1, 200))
-    email = fields.Email(required=True)
+    email = fields.Email(required=True, validate=Email)
     roles = fields.List(fields.String(validate=validate.OneOf(["billing_contact", "user"])),
                         required=True, validate=validate.Length(min=1))
 
@@ -180,7 +225,7 @@ class ContactSchema(Strict):
 
 class UserInSchema(Strict):
     name = fields.String(required=True, validate=validate.Length(1, 200))
-    email = fields.Email(required=True)
+    email = fields.Email(required=True, validate=Email)
 
 
 class UserSchema(Strict):
@@ -194,12 +239,12 @@ class UserSchema(Strict):
 class SubscriptionInSchema(Strict):
     product = fields.String(required=True)
     plan = fields.String(required=True)
-    licenses = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    licenses = fields.Integer(required=True, strict=True, validate=Count)
     billing_period = fields.String(required=True, validate=Period)
     status = fields.String(required=True, validate=validate.OneOf(["trial", "active", "expired",
                                                                    "canceled"]))
-    current_period_start = fields.Date(required=True)
-    current_period_end = fields.Date()
+    current_period_start = fields.Date(required=True, validate=PeriodDate)
+    current_period_end = fields.Date(validate=PeriodDate)
 
     @validates_schema
     def _period(self, data, **kwargs):
@@ -230,7 +275,7 @@ class AdvisorInSchema(Strict):
     issuer = fields.String(required=True, validate=validate.Length(1, 500))
     subject = fields.String(required=True, validate=validate.Length(1, 255))
     name = fields.String(required=True, validate=validate.Length(1, 200))
-    email = fields.Email(required=True)
+    email = fields.Email(required=True, validate=Email)
     pool = fields.String(load_default="corporate-account-services",
                          validate=validate.Length(1, 100))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -26,7 +27,14 @@ from tenants.vat_numbers import InvalidVatNumber, parse
 
 
 # -- catalog ---------------------------------------------------------------------------------
+PRODUCT_CODE = re.compile(r"^[a-z0-9_-]{1,60}$")
+
+
 def put_product(db, code: str, data: dict) -> Product:
+    if not PRODUCT_CODE.match(code):
+        raise GatewayError(422, "invalid_product_code",
+                           "A product code is 1-60 of a-z, 0-9, '_' and '-'.",
+                           errors={"code": ["1-60 of a-z, 0-9, '_' and '-'"]})
     row = db.get(Product, code)
     if row is None:
         row = Product(code=code, name=data["name"])
