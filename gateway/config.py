@@ -55,6 +55,9 @@ def check_production(settings: dict) -> None:
         problems.append("the development issuer is enabled (set GATEWAY_DEV_ISSUER=0)")
     if not settings["SIGNING_KEY_FILE"]:
         problems.append("no signing key configured (set GATEWAY_SIGNING_KEY_FILE)")
+    elif not Path(settings["SIGNING_KEY_FILE"]).is_file():
+        # Else a key would be generated on the spot: tokens die with the process's disk.
+        problems.append(f"the signing key file {settings['SIGNING_KEY_FILE']} does not exist")
     if settings["FROZEN_TODAY"]:
         problems.append("GATEWAY_FROZEN_TODAY is a test-only setting")
     if problems:

@@ -18,6 +18,7 @@ class JWKSCache:
         self.refetch_interval = refetch_interval
         self.timeout = timeout
         self._entries: dict[str, tuple[KeySet, float]] = {}
+        self._refetched_at: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def get(self, uri: str, *, kid: str | None = None) -> KeySet:
@@ -26,10 +27,20 @@ class JWKSCache:
             entry = self._entries.get(uri)
         if entry is None or now - entry[1] > self.ttl:
             return self._fetch(uri)
-        keys, fetched_at = entry
-        if kid is not None and not _has_kid(keys, kid) and now - fetched_at > self.refetch_interval:
+        keys = entry[0]
+        if kid is not None and not _has_kid(keys, kid) and self._may_refetch(uri, now):
             return self._fetch(uri)
         return keys
+
+    def _may_refetch(self, uri: str, now: float) -> bool:
+        # Counted from the last unknown-kid refetch, not from the last fetch: a key rotated
+        # just after a routine fetch is still picked up at once.
+        with self._lock:
+            last = self._refetched_at.get(uri)
+            if last is not None and now - last < self.refetch_interval:
+                return False
+            self._refetched_at[uri] = now
+            return True
 
     def _fetch(self, uri: str) -> KeySet:
         response = requests.get(uri, timeout=self.timeout)

@@ -7,13 +7,15 @@ import time
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin
+from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from joserfc import jwt
-from joserfc.jwk import RSAKey
+from joserfc.jwk import KeySet, RSAKey
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from gateway.database import session
+from gateway.errors import payload
 from tenants.models import ServiceClient
 
 SCOPES = ("admin", "billing", "read")
@@ -36,7 +38,10 @@ class OAuthClient(ClientMixin):
         allowed = self.row.scopes.split()
         if not scope:
             return " ".join(allowed)
-        return " ".join(s for s in scope.split() if s in allowed)
+        granted = " ".join(s for s in scope.split() if s in allowed)
+        if not granted:  # a token with no scope at all is of no use to anyone
+            raise InvalidScopeError("The client holds none of the requested scopes.")
+        return granted
 
     def check_redirect_uri(self, redirect_uri):
         return False
@@ -61,10 +66,20 @@ class ServiceTokenGenerator(JWTBearerTokenGenerator):
         self.key = key
 
     def get_jwks(self):
-        return self.key
+        # A key set, so that the token's header names the key (kid) it was signed with.
+        return KeySet([self.key])
 
     def get_audiences(self, client, user, scope):
         return self.audience
+
+
+class TokenServer(AuthorizationServer):
+    def handle_error_response(self, request, error):
+        # RFC 6749's error fields, inside the API's one error shape.
+        status, body, headers = error(self.get_error_uri(request, error))
+        code = body.pop("error")
+        message = body.get("error_description") or f"The token request was refused ({code})."
+        return self.handle_response(status, payload(status, code, message, **body), headers)
 
 
 def make_authorization_server(app, key: RSAKey) -> AuthorizationServer:
@@ -72,7 +87,7 @@ def make_authorization_server(app, key: RSAKey) -> AuthorizationServer:
         row = session().get(ServiceClient, client_id)
         return OAuthClient(row) if row else None
 
-    server = AuthorizationServer(app, query_client=query_client, save_token=lambda *a: None)
+    server = TokenServer(app, query_client=query_client, save_token=lambda *a: None)
     server.register_grant(ClientCredentialsGrant)
     server.register_token_generator(
         "client_credentials",

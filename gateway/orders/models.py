@@ -11,6 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tenants.db import Base, Money, new_id, utcnow
 
+# An order in one of these has been placed and not yet applied or rejected.
+OPEN_STATUSES = ("processing", "awaiting_advisor", "awaiting_acceptance")
+
 
 class CartItem(Base):
     __tablename__ = "cart_items"

@@ -25,13 +25,12 @@ from tenants.models import (
 )
 from tenants.vat_numbers import InvalidVatNumber, parse
 
-
 # -- catalog ---------------------------------------------------------------------------------
-PRODUCT_CODE = re.compile(r"^[a-z0-9_-]{1,60}$")
+PRODUCT_CODE = re.compile(r"[a-z0-9_-]{1,60}")
 
 
 def put_product(db, code: str, data: dict) -> Product:
-    if not PRODUCT_CODE.match(code):
+    if not PRODUCT_CODE.fullmatch(code):
         raise GatewayError(422, "invalid_product_code",
                            "A product code is 1-60 of a-z, 0-9, '_' and '-'.",
                            errors={"code": ["1-60 of a-z, 0-9, '_' and '-'"]})

@@ -14,14 +14,13 @@ from sqlalchemy.exc import IntegrityError
 from gateway import clock, metrics
 from gateway.access import load_account, principal
 from gateway.errors import GatewayError, not_found
-from gateway.orders.models import CartItem, IdempotencyRecord, Order, OrderItem
+from gateway.orders.models import OPEN_STATUSES, CartItem, IdempotencyRecord, Order, OrderItem
 from gateway.services import cart, events, pricing
 from gateway.services.views import money
 from routing.requirements import outstanding
 from routing.vat import RATES_AS_OF
 from tenants.db import utcnow
 
-OPEN_STATUSES = ("processing", "awaiting_advisor", "awaiting_acceptance")
 STATUS_BY_ROUTE = {"billing_center": "processing", "corporate_portal": "awaiting_acceptance",
                    "advisor_queue": "awaiting_advisor"}
 

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from flask import current_app
+from sqlalchemy import select
 
 from gateway import clock
 from gateway.errors import GatewayError, not_found
+from gateway.orders.models import OPEN_STATUSES, Order
 from gateway.services import views
 from gateway.services.admin import active_licenses
 from gateway.services.licenses import assigned_count
@@ -117,7 +119,7 @@ def price(db, account: Account, specs: list[dict], *, lock: bool = False) -> Pri
     has_vat = vat_number_is_valid(account.vat_number, account.country)
     tax = tax_treatment(current_app.config["SELLER_COUNTRY"], account.country, has_vat)
     totals = price_order([i.price for i in items], currency=account.currency,
-                         credit_balance=account.credit_balance, vat_rate=tax.rate)
+                         credit_balance=available_balance(db, account), vat_rate=tax.rate)
     rate_increase = any(i.price.rate_increase for i in items)
     reqs = requirements(
         rate_increase=rate_increase, payment_terms=account.payment_terms,
@@ -126,6 +128,14 @@ def price(db, account: Account, specs: list[dict], *, lock: bool = False) -> Pri
         has_valid_vat_number=has_vat)
     return PricedOrder(account, items, totals, tax, reqs,
                        most_restrictive(i.route for i in items), rate_increase, segment)
+
+
+def available_balance(db, account: Account) -> Decimal:
+    """The credit balance less what open orders already applied: it only moves when they are
+    carried out, and must not be spent twice meanwhile (summed here: SQLite stores text)."""
+    reserved = db.scalars(select(Order.balance_applied).where(
+        Order.account_id == account.id, Order.status.in_(OPEN_STATUSES)))
+    return account.credit_balance - sum(reserved, Decimal(0))
 
 
 def has_payment_method(account: Account, today) -> bool:
