@@ -12,7 +12,7 @@ from adapters.models import LedgerEntry
 class EmbeddedBillingCenter:
     system = "embedded"
 
-    def apply(self, db, change: dict) -> dict:
+    def apply(self, change: dict, db) -> dict:
         if db.get(LedgerEntry, change["order_id"]) is None:
             db.add(LedgerEntry(order_id=change["order_id"], system=self.system))
             db.flush()

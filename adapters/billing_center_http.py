@@ -26,7 +26,7 @@ class HttpBillingCenter:
     def from_config(cls, config: Mapping[str, Any]) -> HttpBillingCenter:
         return cls(client_from_config(config, "BILLING_CENTER_URL", cls.system))
 
-    def apply(self, change: dict) -> dict:
+    def apply(self, change: dict, db=None) -> dict:
         """POST the change; returns the billing center's answer, {"status": "applied", ...}."""
         answer = self.client.post(CHANGES_PATH, change, idempotency_key=change["idempotency_key"])
         if answer.get("status") != "applied":

@@ -28,6 +28,14 @@ def backoff(retries: int) -> list[int]:
     return [BACKOFF[min(i, len(BACKOFF) - 1)] for i in range(retries)]
 
 
+def _retryable() -> bool:
+    """A permanent adapter error (a 4xx) will not heal by waiting: hand over at once."""
+    import sys
+
+    exc = sys.exc_info()[1]
+    return getattr(exc, "retryable", True)
+
+
 class InProcessQueue:
     """A daemon thread that runs jobs inside the app context, retrying with backoff."""
 
@@ -65,7 +73,7 @@ class InProcessQueue:
                     resolve(func)(*args)
             except Exception:
                 log.exception("job %s%r failed (attempt %d)", func, args, attempt + 1)
-                if attempt < self.retries:
+                if attempt < self.retries and _retryable():
                     delay = backoff(self.retries)[attempt] * self.scale
                     threading.Timer(delay, self._jobs.put,
                                     ((func, args, on_failure, attempt + 1),)).start()

@@ -14,16 +14,21 @@ def init_app(app) -> None:
     else:
         app.extensions["gateway.queue"] = InProcessQueue(app, cfg["JOB_RETRIES"],
                                                          cfg.get("JOB_BACKOFF_SCALE", 1.0))
-    app.extensions["gateway.billing_center"] = cfg.get("BILLING_CENTER") or EmbeddedBillingCenter()
+    app.extensions["gateway.billing_center"] = cfg.get("BILLING_CENTER") or _billing_center(cfg)
     app.extensions["gateway.notifier"] = _notifier(cfg)
 
 
 def _notifier(cfg):
-    try:
-        from adapters import notifications
-    except ImportError:  # pragma: no cover - landing with the notifications adapter
-        return None
+    from adapters import notifications
 
     if cfg.get("SMTP_URL"):
         return notifications.SmtpNotifier(cfg["SMTP_URL"])
     return notifications.FolderNotifier(cfg["MAIL_DIR"])
+
+
+def _billing_center(cfg):
+    if cfg.get("BILLING_CENTER_URL"):
+        from adapters.billing_center_http import HttpBillingCenter
+
+        return HttpBillingCenter.from_config(cfg)
+    return EmbeddedBillingCenter()

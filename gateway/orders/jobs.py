@@ -44,7 +44,7 @@ def order_failed(order_id: str) -> None:
 def apply(db, order: Order) -> None:
     """Every item or none: the subscriptions take the new terms, the balance moves."""
     center = current_app.extensions["gateway.billing_center"]
-    center.apply(db, change_payload(order))
+    center.apply(change_payload(order), db=db)
     account = db.get(Account, order.account_id, with_for_update=True, populate_existing=True)
     for item in order.items:
         sub = _target(db, order, item)

@@ -8,6 +8,8 @@ from gateway.access import load_account
 from gateway.errors import GatewayError, not_found
 from gateway.orders.models import CartItem
 from gateway.services import pricing
+from routing.policy import next_action
+from routing.requirements import outstanding
 
 FIELDS = ("subscription_id", "product", "plan", "licenses", "billing_period")
 
@@ -41,8 +43,9 @@ def read(db, account_id: str) -> dict:
         rate_increase=priced.rate_increase,
         requirements=[{"type": r.type, "status": r.status} for r in priced.requirements],
         route={"destination": priced.route.destination, "reason": priced.route.reason},
-        next_action="provide_requirements" if any(r.status == "outstanding" for r in priced.requirements)
-        else "place_order",
+        next_action=next_action(cart_has_other_items=False,
+                                outstanding_requirements=bool(outstanding(priced.requirements)),
+                                destination=priced.route.destination),
     )
     return {"items": [item_view(i, p, account.currency) for i, p in zip(rows, priced.items, strict=True)],
             "quote": quote}
@@ -55,7 +58,7 @@ def add(db, account_id: str, data: dict) -> dict:
             CartItem.account_id == account.id, CartItem.subscription_id == data["subscription_id"])):
         raise GatewayError(409, "already_in_cart", "That subscription already has an item in the cart; "
                            "edit it instead.")
-    priced = pricing.price_spec(db, account, data)  # refuses what could never be ordered
+    priced = _priced(db, account, data)  # refuses what could never be ordered
     item = CartItem(tenant_id=account.tenant_id, account_id=account.id,
                     **{k: data.get(k) for k in FIELDS})
     db.add(item)
@@ -71,7 +74,7 @@ def edit(db, account_id: str, item_id: str, data: dict) -> dict:
     for key in ("plan", "licenses", "billing_period"):
         if key in data:
             setattr(item, key, data[key])
-    priced = pricing.price_spec(db, account, spec(item))
+    priced = _priced(db, account, spec(item))
     db.commit()
     return item_view(item, priced, account.currency)
 
@@ -83,6 +86,11 @@ def remove(db, account_id: str, item_id: str) -> None:
         raise not_found("cart item")
     db.delete(item)
     db.commit()
+
+
+def _priced(db, account, item_spec: dict) -> pricing.PricedItem:
+    # Priced as an order of one, so that the item carries its route.
+    return pricing.price(db, account, [item_spec]).items[0]
 
 
 def _check_form(data: dict) -> None:

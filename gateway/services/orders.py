@@ -151,11 +151,12 @@ def _write(db, priced, key: str) -> Order:
     db.flush()
     from gateway.orders import dispatch
 
-    dispatch.on_placed(db, order)
+    # Recorded before dispatch, so that a case opened for the order follows its creation.
     events.record(db, "order.created", order.tenant_id, {
         "order_id": order.id, "account_id": order.account_id, "status": order.status,
         "route": order.route_destination, "total_due": money(order.total_due, cur),
         "currency": cur})
+    dispatch.on_placed(db, order)
     events.audit(db, tenant_id=order.tenant_id, account_id=order.account_id,
                  actor=principal().label, action="order.placed", data={
                      "order_id": order.id, "route": order.route_destination,

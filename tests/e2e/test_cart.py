@@ -62,6 +62,7 @@ def test_cart_prices_two_subscriptions_once_on_the_sum_and_places_them_as_one_or
     assert r.status_code == 201, r.get_json()
     item_a = r.get_json()
     assert item_a["changes"] == ["plan_upgrade", "licenses_added"]
+    assert item_a["route"]["destination"] == "billing_center"
     # A: credit 29 x 5 x 10/28 = 51.7857 -> 51.79; charge 49 x 8 = 392.00
     assert [(x["type"], x["amount"]) for x in item_a["lines"]] == [
         ("credit_unused", "-51.79"), ("charge", "392.00")]
@@ -141,6 +142,31 @@ def test_cart_prices_two_subscriptions_once_on_the_sum_and_places_them_as_one_or
         assert mail and any("437.58" in m for m in mail)
 
 
+def test_cart_with_a_new_subscription_and_a_downgrade_goes_to_an_advisor(app):
+    admin = Http(app.test_client(), service_token(app))
+    w = make_world(admin, TestIssuer.new(), "mixed", country="US", currency="USD", plan="business",
+                   licenses=2, start="2020-01-01")  # long over: no credit whatever today is
+    assert w.billing.put(f"/api/v1/accounts/{w.account_id}/payment-method", json=PM).status_code == 200
+    items_url = f"/api/v1/accounts/{w.account_id}/cart/items"
+    new = w.billing.post(items_url, json={"product": "webinar", "plan": "lite", "licenses": 2,
+                                          "billing_period": "monthly"})
+    assert new.status_code == 201, new.get_json()
+    assert new.get_json()["changes"] == ["new_subscription"]
+    assert new.get_json()["route"]["destination"] == "billing_center"
+    down = w.billing.post(items_url, json={"subscription_id": w.subscription_id, "plan": "standard"})
+    assert down.status_code == 201 and down.get_json()["route"]["destination"] == "advisor_queue"
+    quote = w.billing.get(f"/api/v1/accounts/{w.account_id}/cart").get_json()["quote"]
+    # the whole cart goes where its most restrictive item goes, and says so as the quote would
+    assert quote["route"]["destination"] == "advisor_queue"
+    assert quote["next_action"] == "contact_advisor"
+    assert quote["net"] == "96.00"  # 19 x 2 + 29 x 2, nothing left of the old period to credit
+    r = _order(w.billing, w.account_id, {"cart": True})
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json()["status"] == "awaiting_advisor"
+    types = [e["type"] for e in admin.get("/api/v1/events").get_json()]
+    assert types == ["order.created", "advisor_case.opened"]
+
+
 def test_subscribe_now_reactivates_the_expired_subscription(any_app):
     admin = Http(any_app.test_client(), service_token(any_app))
     w = make_world(admin, TestIssuer.new(), "lapsed", country="US", currency="USD", plan="lite",
@@ -159,7 +185,8 @@ def test_subscribe_now_reactivates_the_expired_subscription(any_app):
     order = r.get_json()
     assert order["items"][0]["changes"] == ["new_subscription"]
     assert (order["items"][0]["credit"], order["items"][0]["charge"]) == ("0.00", "87.00")  # 29 x 3
-    assert (order["net"], order["tax"]["treatment"], order["total_due"]) == ("87.00", "not_applicable", "87.00")
+    assert (order["net"], order["tax"]["treatment"], order["total_due"]) == (
+        "87.00", "not_applicable", "87.00")
 
     assert any_app.extensions["gateway.queue"].wait_idle()
     done = w.billing.get(f"/api/v1/orders/{order['id']}").get_json()

@@ -19,8 +19,8 @@ from werkzeug.serving import make_server
 
 from adapters.models import LedgerEntry
 from gateway.orders.models import Order
-from tests.conftest import Http, TestIssuer, build_app, make_world, service_token
 from tenants.models import Account, Subscription
+from tests.conftest import Http, TestIssuer, build_app, make_world, service_token
 
 THREADS = 20
 TODAY = "2026-01-31"
