@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import queue
 import threading
 import time
@@ -39,8 +40,11 @@ def _retryable() -> bool:
 class InProcessQueue:
     """A daemon thread that runs jobs inside the app context, retrying with backoff."""
 
-    def __init__(self, app, retries: int, scale: float = 1.0):
+    RELAY_INTERVAL = 2.0
+
+    def __init__(self, app, retries: int, scale: float = 1.0, relay=None):
         self.app = app
+        self.relay = relay  # the outbox relay, run when idle: nothing committed stays behind
         self.retries = retries
         self.scale = scale  # tests shrink the backoff
         self._jobs: queue.Queue = queue.Queue()
@@ -65,9 +69,16 @@ class InProcessQueue:
                 self._thread = threading.Thread(target=self._run, name="gateway-jobs", daemon=True)
                 self._thread.start()
 
+    def start(self) -> None:
+        self._start()
+
     def _run(self) -> None:
         while True:
-            func, args, on_failure, attempt = self._jobs.get()
+            try:
+                func, args, on_failure, attempt = self._jobs.get(timeout=self.RELAY_INTERVAL)
+            except queue.Empty:
+                self._relay()
+                continue
             try:
                 with self.app.app_context():
                     resolve(func)(*args)
@@ -85,6 +96,14 @@ class InProcessQueue:
                     except Exception:
                         log.exception("failure handler %s failed", on_failure)
             self._done()
+
+    def _relay(self) -> None:
+        if self.relay is None:
+            return
+        try:
+            self.relay()
+        except Exception:  # the database may be busy or not migrated yet; next tick
+            log.exception("outbox relay failed")
 
     def _done(self) -> None:
         with self._lock:
@@ -152,9 +171,19 @@ def run_in_app(func: str, *args):
     """What an RQ worker runs: the job inside the gateway's app context."""
     app = _worker_app
     if app is None:
-        from gateway import create_app
-
-        app = create_app()
+        # A worker started without `flask worker` builds the app named by configuration, so
+        # this module never imports the gateway that uses it.
+        factory = os.environ.get("GATEWAY_APP_FACTORY", "gateway.create_app")
+        app = resolve(factory)()
         set_worker_app(app)
-    with app.app_context():
-        return resolve(func)(*args)
+    try:
+        with app.app_context():
+            return resolve(func)(*args)
+    except Exception as exc:
+        if not getattr(exc, "retryable", True):
+            from rq import get_current_job
+
+            job = get_current_job()
+            if job is not None:
+                job.retries_left = 0  # a permanent error will not heal by waiting
+        raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from adapters.billing_center import EmbeddedBillingCenter
+from adapters import outbox
 from adapters.jobs import InProcessQueue, RQQueue
 
 
@@ -12,8 +13,11 @@ def init_app(app) -> None:
         app.extensions["gateway.queue"] = RQQueue(cfg["REDIS_URL"], cfg["JOB_RETRIES"],
                                                   cfg.get("JOB_BACKOFF"), cfg["QUEUE_NAME"])
     else:
-        app.extensions["gateway.queue"] = InProcessQueue(app, cfg["JOB_RETRIES"],
-                                                         cfg.get("JOB_BACKOFF_SCALE", 1.0))
+        q = InProcessQueue(app, cfg["JOB_RETRIES"], cfg.get("JOB_BACKOFF_SCALE", 1.0))
+        q.relay = lambda: outbox.relay(app.extensions["gateway.db"].sessionmaker, q)
+        app.extensions["gateway.queue"] = q
+        # Started with the first request, so CLI commands (db upgrade) start no thread.
+        app.before_request(q.start)
     app.extensions["gateway.billing_center"] = cfg.get("BILLING_CENTER") or _billing_center(cfg)
     app.extensions["gateway.notifier"] = _notifier(cfg)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from gateway import clock
-from gateway.access import load_account, principal, visible_account_ids
+from gateway.access import load_account, principal, require_scope, visible_account_ids
 from gateway.errors import not_found
 from gateway.services import admin, views
 from tenants.catalog import Catalog
@@ -17,12 +17,21 @@ def account_view(db, account: Account) -> dict:
     return views.account(account, tenant, admin.active_licenses(db, account.id), clock.today())
 
 
-def visible_tenant(db, tenant_id: str) -> Tenant:
+def visible_tenant(db, tenant_id: str, need: str = "read") -> Tenant:
+    """The tenant if the caller sees it (else 404, as for accounts), then the right `need`."""
     visible = visible_account_ids()
     tenants = None
     if visible is not None:
         tenants = frozenset(db.scalars(select(Account.tenant_id).where(Account.id.in_(visible))))
-    return admin.get_tenant(db, tenant_id, tenants)
+    row = admin.get_tenant(db, tenant_id, tenants)
+    if need == "admin":
+        require_scope("admin")
+    return row
+
+
+def patch_tenant(db, tenant_id: str, data: dict) -> Tenant:
+    visible_tenant(db, tenant_id, "admin")
+    return admin.patch_tenant(db, tenant_id, data)
 
 
 def list_for_tenant(db, tenant_id: str) -> list[dict]:
@@ -33,6 +42,7 @@ def list_for_tenant(db, tenant_id: str) -> list[dict]:
 
 
 def create(db, tenant_id: str, data: dict) -> dict:
+    visible_tenant(db, tenant_id, "admin")
     return account_view(db, admin.create_account(db, tenant_id, data))
 
 

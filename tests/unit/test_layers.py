@@ -35,3 +35,14 @@ def test_pure_module_imports_only_stdlib_and_its_own_package(path, forbidden):
     assert not imported & forbidden
     own = {"routing", "."} if path.parent.name == "routing" else set()
     assert imported <= set(sys.stdlib_module_names) | own
+
+
+OUTWARD = {"tenants": {"gateway", "adapters"}, "adapters": {"gateway"}}
+
+
+@pytest.mark.parametrize(
+    "path", [p for pkg in OUTWARD for p in sorted((ROOT / pkg).rglob("*.py"))],
+    ids=lambda p: str(p.relative_to(ROOT)))
+def test_dependencies_point_inwards(path):
+    package = path.relative_to(ROOT).parts[0]
+    assert not imported_modules(path) & OUTWARD[package]
