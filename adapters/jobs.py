@@ -40,11 +40,10 @@ def _retryable() -> bool:
 class InProcessQueue:
     """A daemon thread that runs jobs inside the app context, retrying with backoff."""
 
-    RELAY_INTERVAL = 2.0
-
-    def __init__(self, app, retries: int, scale: float = 1.0, relay=None):
+    def __init__(self, app, retries: int, scale: float = 1.0, relay=None, tick_seconds: float = 2.0):
         self.app = app
-        self.relay = relay  # the outbox relay, run when idle: nothing committed stays behind
+        self.tick_seconds = tick_seconds
+        self.relay = relay  # the periodic pass (outbox relay, ...), run when idle, in app context
         self.retries = retries
         self.scale = scale  # tests shrink the backoff
         self._jobs: queue.Queue = queue.Queue()
@@ -75,7 +74,7 @@ class InProcessQueue:
     def _run(self) -> None:
         while True:
             try:
-                func, args, on_failure, attempt = self._jobs.get(timeout=self.RELAY_INTERVAL)
+                func, args, on_failure, attempt = self._jobs.get(timeout=self.tick_seconds)
             except queue.Empty:
                 self._relay()
                 continue
@@ -101,9 +100,10 @@ class InProcessQueue:
         if self.relay is None:
             return
         try:
-            self.relay()
+            with self.app.app_context():
+                self.relay()
         except Exception:  # the database may be busy or not migrated yet; next tick
-            log.exception("outbox relay failed")
+            log.exception("periodic pass failed")
 
     def _done(self) -> None:
         with self._lock:

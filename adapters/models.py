@@ -50,6 +50,8 @@ class PortalQuote(Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), unique=True)
+    # The quote's id in the external portal, once sent there (HTTP portal only).
+    external_id: Mapped[str | None] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(20), default="open")
     items: Mapped[list] = mapped_column(JSON)
     total_due: Mapped[Decimal] = mapped_column(Money)

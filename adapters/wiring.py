@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from adapters.billing_center import EmbeddedBillingCenter
-from adapters import outbox
 from adapters.jobs import InProcessQueue, RQQueue
 
 
@@ -13,13 +12,14 @@ def init_app(app) -> None:
         app.extensions["gateway.queue"] = RQQueue(cfg["REDIS_URL"], cfg["JOB_RETRIES"],
                                                   cfg.get("JOB_BACKOFF"), cfg["QUEUE_NAME"])
     else:
-        q = InProcessQueue(app, cfg["JOB_RETRIES"], cfg.get("JOB_BACKOFF_SCALE", 1.0))
-        q.relay = lambda: outbox.relay(app.extensions["gateway.db"].sessionmaker, q)
+        q = InProcessQueue(app, cfg["JOB_RETRIES"], cfg.get("JOB_BACKOFF_SCALE", 1.0),
+                           tick_seconds=cfg["TICK_SECONDS"])
         app.extensions["gateway.queue"] = q
         # Started with the first request, so CLI commands (db upgrade) start no thread.
         app.before_request(q.start)
     app.extensions["gateway.billing_center"] = cfg.get("BILLING_CENTER") or _billing_center(cfg)
     app.extensions["gateway.notifier"] = _notifier(cfg)
+    app.extensions["gateway.corporate_portal"] = cfg.get("CORPORATE_PORTAL") or _portal(cfg)
 
 
 def _notifier(cfg):
@@ -36,3 +36,12 @@ def _billing_center(cfg):
 
         return HttpBillingCenter.from_config(cfg)
     return EmbeddedBillingCenter()
+
+
+def _portal(cfg):
+    """None: the embedded portal (quotes answered through /portal-quotes)."""
+    if cfg.get("CORPORATE_PORTAL_URL"):
+        from adapters.corporate_portal_http import HttpCorporatePortal
+
+        return HttpCorporatePortal.from_config(cfg)
+    return None

@@ -10,7 +10,8 @@ from adapters import jobs, outbox
 RELAY_INTERVAL = 2.0
 
 
-def run(app, burst: bool = False) -> None:
+def run(app, burst: bool = False, tick=None) -> None:
+    """`tick` (in app context) is the periodic pass; by default the outbox relay alone."""
     queue = app.extensions["gateway.queue"]
     if not isinstance(queue, jobs.RQQueue):
         raise SystemExit("GATEWAY_REDIS_URL is not set: the in-process queue needs no worker.")
@@ -20,17 +21,24 @@ def run(app, burst: bool = False) -> None:
     sessionmaker = app.extensions["gateway.db"].sessionmaker
     stop = threading.Event()
 
+    def one_pass():
+        if tick is None:
+            outbox.relay(sessionmaker, queue)
+            return
+        with app.app_context():
+            tick()
+
     def relay_loop():
         # Picks up what a crashed request committed but never enqueued, and what waited out
         # a Redis outage.
         while not stop.is_set():
             try:
-                outbox.relay(sessionmaker, queue)
+                one_pass()
             except Exception:  # the database may be briefly unreachable; try again next tick
-                app.logger.exception("outbox relay failed")
-            stop.wait(RELAY_INTERVAL)
+                app.logger.exception("periodic pass failed")
+            stop.wait(app.config.get("TICK_SECONDS", RELAY_INTERVAL))
 
-    outbox.relay(sessionmaker, queue)
+    one_pass()
     relay = threading.Thread(target=relay_loop, name="outbox-relay", daemon=True)
     relay.start()
     try:

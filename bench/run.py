@@ -98,10 +98,28 @@ def drop_database(base_url: str, name: str) -> None:
     engine.dispose()
 
 
+class HeldQueue:
+    def __init__(self):
+        self.jobs = []
+
+    def ping(self):
+        return True
+
+    def enqueue(self, func, *args, **kwargs):
+        self.jobs.append((func, args))
+
+
 def make_app(url: str, instance: Path):
+    """An in-process app whose jobs are only collected: the served gateway's orders must be
+    carried out by its own workers, not relayed into this process."""
     from gateway import create_app
 
-    return create_app({"DATABASE_URL": url, "INSTANCE_PATH": str(instance), "REDIS_URL": None})
+    app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": str(instance), "REDIS_URL": None})
+    real = app.extensions["gateway.queue"]
+    if getattr(real, "relay", None) is not None:
+        real.relay = None  # the in-process queue's idle outbox relay
+    app.extensions["gateway.queue"] = HeldQueue()
+    return app
 
 
 def call(client, method, path, token=None, **kw):
@@ -166,23 +184,12 @@ def seed(url: str, instance: Path, tenants: int) -> Seeded:
 
 
 # -- SQL statements per request (in-process) --------------------------------------------------
-class HeldQueue:
-    def __init__(self):
-        self.jobs = []
-
-    def ping(self):
-        return True
-
-    def enqueue(self, func, *args, **kwargs):
-        self.jobs.append((func, args))
-
-
 def count_sql(seeded: Seeded) -> dict:
     """Statements one quote, one order placement and its apply job send, on a warm app."""
     from adapters.jobs import resolve
 
     app = make_app(seeded.url, seeded.instance)
-    app.extensions["gateway.queue"] = held = HeldQueue()
+    held = app.extensions["gateway.queue"]
     engine = app.extensions["gateway.db"].engine
     me = threading.get_ident()
     statements: list[str] = []
@@ -225,7 +232,6 @@ def reserve(seeded: Seeded, count: int = 200) -> list[tuple[str, str, str]]:
 def profile(seeded: Seeded, work: list[tuple[str, str, str]]) -> str:
     """cProfile of in-process quotes and orders: where a request's time goes."""
     app = make_app(seeded.url, seeded.instance)
-    app.extensions["gateway.queue"] = HeldQueue()
     client = app.test_client()
     token = {subj: seeded.token(subj) for _, subj, _ in work}
     report = []
@@ -271,8 +277,8 @@ def serve(seeded: Seeded, workers: int, threads: int, log: Path) -> tuple[subpro
         try:
             if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
                 return proc, base
-        except requests.ConnectionError:
-            time.sleep(0.1)
+        except requests.RequestException:
+            time.sleep(0.2)
     stop(proc)
     raise RuntimeError(f"gunicorn did not come up; see {log}")
 

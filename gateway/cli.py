@@ -67,8 +67,9 @@ def dev_token(subject, ttl):
 def worker(burst):
     """Run an RQ worker (with scheduler) on the gateway's queue, and the outbox relay."""
     from adapters import worker as worker_mod
+    from gateway.orders.jobs import tick
 
-    worker_mod.run(current_app._get_current_object(), burst=burst)
+    worker_mod.run(current_app._get_current_object(), burst=burst, tick=tick)
 
 
 def register(app: Flask) -> None:

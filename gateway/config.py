@@ -34,6 +34,7 @@ def from_environment(overrides: dict | None = None) -> dict:
         "ADAPTER_CLIENT_SECRET": env.get("GATEWAY_ADAPTER_CLIENT_SECRET") or None,
         "ADAPTER_TOKEN_URL": env.get("GATEWAY_ADAPTER_TOKEN_URL") or None,
         "ADAPTER_TIMEOUT": float(env.get("GATEWAY_ADAPTER_TIMEOUT", "5")),
+        "TICK_SECONDS": float(env.get("GATEWAY_TICK_SECONDS", "2")),
         "QUEUE_NAME": env.get("GATEWAY_QUEUE_NAME", "gateway"),
         "JOB_RETRIES": int(env.get("GATEWAY_JOB_RETRIES", "5")),
         "CASE_CLAIM_LEASE_SECONDS": int(env.get("GATEWAY_CASE_CLAIM_LEASE_SECONDS", "3600")),

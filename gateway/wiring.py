@@ -40,6 +40,10 @@ def init_app(app: Flask) -> None:
     from adapters import wiring as adapters_wiring
 
     adapters_wiring.init_app(app)
+    from gateway.orders.jobs import tick
+
+    if hasattr(app.extensions["gateway.queue"], "relay"):
+        app.extensions["gateway.queue"].relay = tick  # the in-process queue runs it when idle
 
     api = register_api(app)
     app.register_error_handler(GatewayError, api.handle_gateway_error)

@@ -15,6 +15,8 @@ from tenants.models import Account, Tenant
 
 PROCESS = "gateway.orders.jobs.process_order"
 FAILED = "gateway.orders.jobs.order_failed"
+SEND_QUOTE = "gateway.orders.jobs.send_portal_quote"
+NOTIFY_CASE = "gateway.orders.jobs.notify_case"
 POOL = "corporate-account-services"
 QUOTE_VALIDITY = timedelta(days=30)
 
@@ -30,6 +32,8 @@ def on_placed(db, order) -> None:
                     "changes": i.changes} for i in order.items],
             total_due=order.total_due, currency=order.currency,
             expires_at=utcnow() + QUOTE_VALIDITY))
+        if current_app.extensions.get("gateway.corporate_portal") is not None:
+            outbox.add(db, SEND_QUOTE, args=[order.id], job_id=f"quote-{order.id}", on_failure=FAILED)
     else:
         open_case(db, order, order.route_reason)
 
@@ -44,6 +48,7 @@ def open_case(db, order, reason: str) -> AdvisorCase:
                        due_at=_business_due(utcnow(), hours))
     db.add(case)
     db.flush()
+    outbox.add(db, NOTIFY_CASE, args=[case.id], job_id=f"notify-{case.id}")
     events.record(db, "advisor_case.opened", order.tenant_id, {
         "case_id": case.id, "order_id": order.id, "account_id": order.account_id,
         "reason": reason, "assigned_advisor_id": case.assigned_advisor_id, "pool": case.pool,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app
+from sqlalchemy import select
 
 from gateway.database import session
 from gateway.orders.dispatch import open_case
@@ -32,7 +33,7 @@ def order_failed(order_id: str) -> None:
     """Retries are exhausted: a person takes over; the order is not lost."""
     db = session()
     order = db.get(Order, order_id, with_for_update=True)
-    if order is None or order.status != "processing":
+    if order is None or order.status not in ("processing", "awaiting_acceptance"):
         return
     order.status = "awaiting_advisor"
     for item in order.items:
@@ -75,8 +76,6 @@ def _target(db, order, item) -> Subscription:
             raise SubscriptionChanged(sub.id)
         return sub
     # "Subscribe now": reactivate the account's expired subscription of the product, or create one.
-    from sqlalchemy import select
-
     sub = db.scalar(select(Subscription).where(
         Subscription.account_id == order.account_id, Subscription.product == item.product,
         Subscription.status == "expired").order_by(Subscription.created_at).limit(1))
@@ -106,8 +105,6 @@ def change_payload(order: Order) -> dict:
 
 def notify_completed(db, order: Order) -> None:
     """The confirmation to the billing contacts, with the details of the purchase."""
-    from sqlalchemy import select
-
     notifier = current_app.extensions.get("gateway.notifier")
     if notifier is None:
         return
@@ -127,3 +124,84 @@ def notify_completed(db, order: Order) -> None:
     for email, roles in rows:
         if "billing_contact" in (roles or ()):
             notifier.send(email, f"Your subscription change ({order.id})", "\n".join(lines))
+
+
+# -- the corporate portal over HTTP ----------------------------------------------------------
+def send_portal_quote(order_id: str) -> None:
+    """Queue job: the enterprise order becomes a quote in the external portal (once per order)."""
+    from adapters.models import PortalQuote
+
+    db = session()
+    quote = db.scalar(select(PortalQuote).where(PortalQuote.order_id == order_id).with_for_update())
+    if quote is None or quote.external_id or quote.status != "open":
+        return
+    order = db.get(Order, order_id)
+    payload = change_payload(order)
+    answer = current_app.extensions["gateway.corporate_portal"].create_quote({
+        "order_id": order.id, "idempotency_key": f"quote-{order.id}",
+        "account_id": order.account_id, "items": payload["items"],
+        "total_due": payload["total_due"], "currency": order.currency,
+        "expires_at": quote.expires_at.isoformat() + "Z"})
+    quote.external_id = str(answer["id"])
+    db.commit()
+
+
+def poll_portal_quotes(limit: int = 100) -> int:
+    """Reads the outcome of open quotes in the external portal; returns how many moved on."""
+    from adapters.models import PortalQuote
+    from gateway.services.people_queue import reject
+
+    portal = current_app.extensions.get("gateway.corporate_portal")
+    if portal is None:
+        return 0
+    db = session()
+    open_ids = db.scalars(select(PortalQuote.id).where(
+        PortalQuote.status == "open", PortalQuote.external_id.is_not(None)).limit(limit)).all()
+    moved = 0
+    for quote_id in open_ids:
+        quote = db.get(PortalQuote, quote_id, with_for_update=True)
+        answer = portal.quote_status(quote.external_id)
+        if quote.status != "open" or answer["status"] == "open":
+            db.rollback()
+            continue
+        order = db.get(Order, quote.order_id, with_for_update=True)
+        quote.status = answer["status"]
+        if answer["status"] == "accepted":
+            apply(db, order)
+        else:
+            reject(db, order, answer.get("note") or "Rejected in the corporate billing portal.")
+        db.commit()
+        if order.status == "completed":
+            notify_completed(db, order)
+        moved += 1
+    return moved
+
+
+# -- advisors --------------------------------------------------------------------------------
+def notify_case(case_id: str) -> None:
+    """Queue job: tell the case's advisor (or every advisor of its pool) that it is waiting."""
+    from adapters.models import AdvisorCase
+    from tenants.models import Advisor
+
+    notifier = current_app.extensions.get("gateway.notifier")
+    db = session()
+    case = db.get(AdvisorCase, case_id)
+    if notifier is None or case is None:
+        return
+    if case.assigned_advisor_id:
+        advisors = [db.get(Advisor, case.assigned_advisor_id)]
+    else:
+        advisors = db.scalars(select(Advisor).where(Advisor.pool == case.pool)).all()
+    body = (f"Case {case.id} for account {case.account_id} (order {case.order_id}) is waiting.\n"
+            f"Reason: {case.reason}\nDue: {case.due_at.isoformat()}Z\n"
+            f"Claim it: POST /api/v1/advisor/cases/{case.id}/claim")
+    for advisor in advisors:
+        notifier.send(advisor.email, f"New case {case.id}", body)
+
+
+def tick() -> None:
+    """The periodic pass beside the workers: send what the outbox holds, read portal outcomes."""
+    from adapters.outbox import relay
+
+    relay(current_app.extensions["gateway.db"].sessionmaker, current_app.extensions["gateway.queue"])
+    poll_portal_quotes()

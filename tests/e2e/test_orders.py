@@ -53,8 +53,9 @@ def test_example_1_upgrade_with_reverse_charge(frozen):
     app.extensions["gateway.queue"].wait_idle()
     done = w.billing.get(f"/api/v1/orders/{placed['id']}").get_json()
     assert done["status"] == "completed"
-    assert done["license_assignment"] == [{"subscription_id": w.subscription_id, "unassigned": 8,
-                                           "assign_url": f"/api/v1/subscriptions/{w.subscription_id}/licenses"}]
+    assign_url = f"/api/v1/subscriptions/{w.subscription_id}/licenses"
+    assert done["license_assignment"] == [
+        {"subscription_id": w.subscription_id, "unassigned": 8, "assign_url": assign_url}]
     sub = w.billing.get(f"/api/v1/subscriptions/{w.subscription_id}").get_json()
     assert (sub["plan"], sub["licenses"], sub["current_period_start"], sub["current_period_end"]) == (
         "business", 8, "2026-03-10", "2026-04-10")

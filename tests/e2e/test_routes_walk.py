@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.conftest import TestIssuer, make_world
 
 
@@ -48,6 +50,9 @@ def test_walk_every_route(app, admin_http):
     cases = advisor.get("/api/v1/advisor/cases?status=open").get_json()
     case = next(c for c in cases if c["order_id"] == down["id"])
     assert case["pool"] == "corporate-account-services" and case["assigned_advisor_id"] is None
+    queue.wait_idle()
+    mail = [p.read_text() for p in Path(app.config["MAIL_DIR"]).glob("*.eml")]
+    assert any("To: ada@vendor.example" in m and case["id"] in m for m in mail)
     assert advisor.post(f"/api/v1/advisor/cases/{case['id']}/claim").status_code == 200
     r = advisor.post(f"/api/v1/advisor/cases/{case['id']}/resolve", json={"decision": "approve"})
     assert r.status_code == 200 and r.get_json()["status"] == "resolved"

@@ -57,21 +57,24 @@ def burst(count: int, call) -> list[tuple[int, dict]]:
         return list(pool.map(one, range(count)))
 
 
-class HeldQueue:
-    """Keeps enqueued jobs until released, so the winning order stays open during the burst."""
+_GATES: dict[str, threading.Event] = {}
 
-    def __init__(self, real):
-        self.real, self.held = real, []
 
-    def ping(self) -> bool:
-        return True
+def wait_at_gate(name: str) -> None:
+    """A queue job that holds the worker until the test opens the gate: orders placed meanwhile
+    stay open (their jobs wait behind it) without any database lock being held."""
+    assert _GATES[name].wait(30)
 
-    def enqueue(self, *args, **kwargs) -> None:
-        self.held.append((args, kwargs))
 
-    def release(self) -> None:
-        for args, kwargs in self.held:
-            self.real.enqueue(*args, **kwargs)
+@contextmanager
+def queue_held(app):
+    name = f"gate-{id(app)}"
+    _GATES[name] = threading.Event()
+    app.extensions["gateway.queue"].enqueue(f"{__name__}.wait_at_gate", name)
+    try:
+        yield
+    finally:
+        _GATES.pop(name).set()
 
 
 def _world(db_url, tmp_path):
@@ -147,23 +150,18 @@ def test_one_key_from_twenty_callers_places_and_applies_one_order(postgres_url, 
 def test_twenty_keys_for_one_subscription_apply_one_change(db_url, tmp_path):
     app, w = _world(db_url, tmp_path)
     before = _state(app, w)
-    real = app.extensions["gateway.queue"]
-    held = app.extensions["gateway.queue"] = HeldQueue(real)
     try:
-        with serving(app) as base:
+        with serving(app) as base, queue_held(app):
             results = burst(THREADS, _post_order(base, w, _body(w), lambda i: f"key-{i}"))
         outcomes = Counter((status, body.get("error")) for status, body in results)
         assert outcomes == {(201, None): 1, (409, "subscription_changed"): THREADS - 1}, results
-        app.extensions["gateway.queue"] = real
-        held.release()
-        assert real.wait_idle(20)
+        assert app.extensions["gateway.queue"].wait_idle(20)
         after = _state(app, w)
         assert after["orders"] == 1 and after["statuses"] == ["completed"]  # refusals place nothing
         assert after["ledger"] == before["ledger"] + 1
         assert after["version"] == before["version"] + 1
         assert after["balance"] == BALANCE + CREDIT_ADDED
     finally:
-        app.extensions["gateway.queue"] = real
         app.extensions["gateway.db"].dispose()
 
 
