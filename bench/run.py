@@ -226,7 +226,48 @@ def count_sql(seeded: Seeded) -> dict:
 
 def reserve(seeded: Seeded, count: int = 200) -> list[tuple[str, str, str]]:
     """(account, subject, subscription) kept out of the load for the profile."""
-    return [(a, subj, seeded.subscriptions[a].pop()) for a, subj in seeded.accounts[:count]]
+    picks = [seeded.accounts[k % len(seeded.accounts)] for k in range(count)]
+    return [(a, subj, seeded.subscriptions[a].pop()) for a, subj in picks]
+
+
+def by_package(stats: pstats.Stats) -> str:
+    """Own (not cumulative) time summed per library / project package."""
+    totals: dict[str, float] = {}
+    for (filename, _line, _name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():
+        if "site-packages/" in filename:
+            key = filename.split("site-packages/", 1)[1].split("/", 1)[0]
+        elif filename.startswith(str(ROOT)):
+            key = "project:" + filename[len(str(ROOT)) + 1:].split("/", 1)[0]
+        elif filename == "~":
+            key = "builtins (C calls: sockets, hashing, crypto...)"
+        else:
+            key = "stdlib"
+        totals[key] = totals.get(key, 0.0) + tottime
+    whole = sum(totals.values()) or 1.0
+    return "\n".join(f"  {v:7.3f}s {100 * v / whole:5.1f}%  {k}"
+                     for k, v in sorted(totals.items(), key=lambda kv: -kv[1])[:14])
+
+
+def timed(seeded: Seeded, work: list[tuple[str, str, str]]) -> str:
+    """Wall time per in-process request, no profiler: the server's own cost of one request."""
+    app = make_app(seeded.url, seeded.instance)
+    client = app.test_client()
+    token = {subj: seeded.token(subj) for _, subj, _ in work}
+    lines = []
+    for kind in ("quote", "order"):
+        t0 = time.perf_counter()
+        for n, (account_id, subject, sub_id) in enumerate(work):
+            if kind == "quote":
+                call(client, "POST", f"/api/v1/subscriptions/{sub_id}/quotes", token[subject],
+                     json=QUOTE_BODY)
+            else:
+                call(client, "POST", f"/api/v1/accounts/{account_id}/orders", token[subject],
+                     json={"items": [{"subscription_id": sub_id, **QUOTE_BODY}]},
+                     headers={"Idempotency-Key": f"timed-{n}"})
+        lines.append(f"  {kind}: {1000 * (time.perf_counter() - t0) / len(work):.2f} ms per request "
+                     f"(in-process, one thread, {len(work)} requests)")
+    app.extensions["gateway.db"].dispose()
+    return "\n".join(lines)
 
 
 def profile(seeded: Seeded, work: list[tuple[str, str, str]]) -> str:
@@ -247,9 +288,12 @@ def profile(seeded: Seeded, work: list[tuple[str, str, str]]) -> str:
                      json={"items": [{"subscription_id": sub_id, **QUOTE_BODY}]},
                      headers={"Idempotency-Key": f"prof-{n}"})
         prof.disable()
+        stats = pstats.Stats(prof)
         buf = io.StringIO()
-        pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(28)
-        report.append(f"== cProfile: {len(work)} in-process {kind}s ==\n{buf.getvalue()}")
+        stats.stream = buf
+        stats.sort_stats("tottime").print_stats(25)
+        report.append(f"== cProfile: {len(work)} in-process {kind}s; own time by package ==\n"
+                      f"{by_package(stats)}\n{buf.getvalue()}")
     app.extensions["gateway.db"].dispose()
     return "\n".join(report)
 
@@ -439,14 +483,15 @@ def main() -> int:
         constant = len(per_quote) == 1
         print(f"  SQL per quote constant across N: {constant} ({sorted(per_quote)})")
 
-        kept = reserve(seeded) if args.profile else []
+        kept = reserve(seeded, 300) if args.profile else []
         proc, base = serve(seeded, args.workers, args.threads, work / "gunicorn.log")
         try:
             results = load(seeded, base, args)
+            # the workers' in-process queues carry the orders out: wait before stopping them
+            placed = results["order"].done
+            applied, waited = wait_applied(seeded.url, placed, timeout=60)
         finally:
             stop(proc)
-        placed = results["order"].done
-        applied, waited = wait_applied(seeded.url, placed)
         print(f"\nload: gunicorn -w {args.workers} -k gthread --threads {args.threads}; "
               f"{args.clients} client threads; bounds {args.max_requests} requests / {args.seconds:g}s "
               f"per phase; N={sizes[-1]}")
@@ -468,7 +513,9 @@ def main() -> int:
         ok = all(verdict.values()) and all(r.errors == 0 for r in results.values())
         if args.profile:
             print()
-            print(profile(seeded, kept))
+            print("in-process cost of one request:")
+            print(timed(seeded, kept[:150]))
+            print(profile(seeded, kept[150:]))
     finally:
         if args.keep:
             print(f"kept: databases {created}, folder {work}")

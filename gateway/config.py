@@ -10,7 +10,9 @@ DEFAULT_INSTANCE = Path(__file__).resolve().parent.parent / "instance"
 
 def from_environment(overrides: dict | None = None) -> dict:
     env = os.environ
-    instance = Path(env.get("GATEWAY_INSTANCE_PATH", DEFAULT_INSTANCE))
+    overrides = overrides or {}
+    # Paths that default to the instance folder follow an overridden instance folder too.
+    instance = Path(overrides.get("INSTANCE_PATH") or env.get("GATEWAY_INSTANCE_PATH", DEFAULT_INSTANCE))
     settings = {
         "ENV": env.get("GATEWAY_ENV", "development"),
         "INSTANCE_PATH": str(instance),
@@ -40,7 +42,7 @@ def from_environment(overrides: dict | None = None) -> dict:
         "CASE_CLAIM_LEASE_SECONDS": int(env.get("GATEWAY_CASE_CLAIM_LEASE_SECONDS", "3600")),
         "IDEMPOTENCY_TTL_HOURS": int(env.get("GATEWAY_IDEMPOTENCY_TTL_HOURS", "48")),
     }
-    settings.update(overrides or {})
+    settings.update(overrides)
     return settings
 
 
