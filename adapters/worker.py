@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -18,6 +19,10 @@ def run(app, burst: bool = False, tick=None) -> None:
     from rq import Worker
 
     jobs.set_worker_app(app)
+    # RQ forks a work horse per job; the horse must not reuse the pooled database connections
+    # it inherits, which this process (the relay thread) keeps using: give it a pool of its own.
+    engine = app.extensions["gateway.db"].engine
+    os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
     sessionmaker = app.extensions["gateway.db"].sessionmaker
     stop = threading.Event()
 

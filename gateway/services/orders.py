@@ -36,11 +36,15 @@ def place(db, account_id: str, body: dict, key: str | None) -> tuple[dict, int]:
         return replay
     try:
         answer = _place(db, account, body, key)
-    except BaseException:
+    except BaseException as exc:
         db.rollback()
         # A refusal places nothing, so the key may be used again once the caller has fixed it.
         db.execute(delete(IdempotencyRecord).where(IdempotencyRecord.scope == scope,
                                                    IdempotencyRecord.key == key))
+        if isinstance(exc, GatewayError):
+            events.audit(db, tenant_id=account.tenant_id, account_id=account.id,
+                         actor=principal().label, action="order.refused",
+                         data={"error": exc.error, "message": exc.message, "request": body})
         db.commit()
         raise
     record = db.scalar(select(IdempotencyRecord).where(IdempotencyRecord.scope == scope,

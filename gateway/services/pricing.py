@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from gateway import clock
 from gateway.errors import GatewayError, not_found
@@ -109,7 +110,8 @@ def price_spec(db, account: Account, spec: dict, *, lock: bool = False) -> Price
 
 
 def price(db, account: Account, specs: list[dict], *, lock: bool = False) -> PricedOrder:
-    tenant = db.get(Tenant, account.tenant_id)
+    # Only the tenant's policy is needed here, not its issuers (an eager, JWKS-sized load).
+    tenant = db.get(Tenant, account.tenant_id, options=[lazyload(Tenant.issuers)])
     items = [price_spec(db, account, s, lock=lock) for s in specs]
     segment = views.segment_of(account, tenant, active_licenses(db, account.id)).segment
     rules = [TenantRule(r["change_kind"], r["reason"], r.get("segment"))

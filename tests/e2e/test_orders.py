@@ -100,3 +100,32 @@ def test_example_3_period_switch_us_account(frozen):
     assert q["proposed"]["period_end"] == "2026-02-28"
     assert q["current"]["recurring_amount"] == "122.50" and q["proposed"]["recurring_amount"] == "147.00"
     assert q["requirements"] == [{"type": "payment_method", "status": "outstanding"}]
+
+
+def test_every_order_decision_is_audited(frozen):
+    app, admin = frozen("2026-03-10")
+    w = make_world(admin, TestIssuer.new(), "audit", country="US", currency="USD", start="2026-02-20")
+    body = {"items": [{"subscription_id": w.subscription_id, "plan": "business"}]}
+    refused = w.billing.post(f"/api/v1/accounts/{w.account_id}/orders", json=body,
+                             headers={"Idempotency-Key": "a1"})
+    assert refused.get_json()["error"] == "requirements_outstanding"
+    w.billing.put(f"/api/v1/accounts/{w.account_id}/payment-method", json={
+        "token": "pm_1", "brand": "visa", "last4": "4242", "exp_month": 1, "exp_year": 2099})
+    placed = w.billing.post(f"/api/v1/accounts/{w.account_id}/orders", json=body,
+                            headers={"Idempotency-Key": "a1"})
+    assert placed.status_code == 201  # a refused key is released for the retry
+    from sqlalchemy import select
+
+    from gateway.orders.models import AuditRecord
+
+    with app.app_context():
+        db = app.extensions["gateway.db"].sessionmaker()
+        rows = db.scalars(select(AuditRecord).order_by(AuditRecord.id)).all()
+        db.close()
+    assert [(r.action, r.actor.split(":")[0], r.account_id) for r in rows] == [
+        ("order.refused", "contact", w.account_id), ("order.placed", "contact", w.account_id)]
+    assert rows[0].data["error"] == "requirements_outstanding"
+    placed_data = rows[1].data
+    assert placed_data["route"] == "billing_center"
+    assert placed_data["total_due"] == placed.get_json()["total_due"]
+    assert placed_data["items"][0]["changes"] == ["plan_upgrade"]

@@ -160,3 +160,23 @@ def test_second_advisor_cannot_take_a_claimed_case(app, admin_http):
     assert ada.post(f"/api/v1/advisor/cases/{case['id']}/claim").status_code == 200
     r = bob.post(f"/api/v1/advisor/cases/{case['id']}/claim")
     assert r.status_code == 409 and r.get_json()["error"] == "case_claimed"
+
+
+def test_an_expired_claim_frees_the_case(sqlite_url, tmp_path):
+    app = build_app(sqlite_url, tmp_path, CASE_CLAIM_LEASE_SECONDS=1)
+    admin = Http(app.test_client(), service_token(app))
+    staff = TestIssuer.new("lease")
+    _, ada = _advisor(admin, staff, "ada")
+    bob_id = admin.post("/api/v1/advisors", json={"issuer": staff.url, "subject": "bob", "name": "Bob",
+                                                  "email": "bob@vendor.example"}).get_json()["id"]
+    bob = admin.as_(staff.token("bob"))
+    w = make_world(admin, TestIssuer.new(), "lease", country="US", currency="USD", start="2026-01-01")
+    order = _order(w.billing, w.account_id, {"subscription_id": w.subscription_id, "plan": "lite"}, "k")
+    case = next(c for c in ada.get("/api/v1/advisor/cases").get_json() if c["order_id"] == order["id"])
+    assert ada.post(f"/api/v1/advisor/cases/{case['id']}/claim").status_code == 200
+    assert bob.post(f"/api/v1/advisor/cases/{case['id']}/claim").status_code == 409
+    time.sleep(1.2)  # the lease runs out
+    taken = bob.post(f"/api/v1/advisor/cases/{case['id']}/claim")
+    assert taken.status_code == 200
+    assert (taken.get_json()["claimed_by"], taken.get_json()["status"]) == (bob_id, "claimed")
+    app.extensions["gateway.db"].dispose()

@@ -15,6 +15,7 @@ Each test prints its figures: `FAULT <name>: placed=N completed=N duplicates=0 l
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -35,6 +36,7 @@ ORDERS = 20
 JOB_RETRIES = 5
 JOB_BACKOFF = [1, 1, 2, 2, 3]
 ROOT = Path(__file__).resolve().parents[2]
+DB_ERROR = re.compile(r"\b(psycopg|sqlalchemy(\.orm)?\.exc)\.\w+(Error|Exception)\b")
 
 
 @pytest.fixture
@@ -220,6 +222,11 @@ class Scenario:
         applied = {i: self.fake.applied_for_order(i) for i in self.order_ids}
         assert set(applied.values()) == {1}, applied
         assert not self.cased()
+        # The only failures allowed are the injected ones: none from the database itself (a work
+        # horse sharing its parent's pooled connections fails this way, intermittently).
+        db_errors = [line for w in workers for line in w.log_path.read_text(errors="replace").splitlines()
+                     if DB_ERROR.search(line)]
+        assert not db_errors, "\n".join(db_errors[:20])
 
     def dispose(self) -> None:
         self.queue.connection.close()
