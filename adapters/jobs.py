@@ -51,6 +51,7 @@ class InProcessQueue:
         self._lock = threading.Lock()
         self._pending = 0
         self._idle = threading.Condition(self._lock)
+        self._stopped = False
 
     def ping(self) -> bool:
         return True
@@ -69,15 +70,24 @@ class InProcessQueue:
                 self._thread.start()
 
     def start(self) -> None:
-        self._start()
+        if not self._stopped:
+            self._start()
+
+    def stop(self) -> None:
+        """Ends the worker thread after the job in hand (tests; a process that shuts down)."""
+        self._stopped = True
+        self._jobs.put(None)
 
     def _run(self) -> None:
         while True:
             try:
-                func, args, on_failure, attempt = self._jobs.get(timeout=self.tick_seconds)
+                entry = self._jobs.get(timeout=self.tick_seconds)
             except queue.Empty:
                 self._relay()
                 continue
+            if entry is None:
+                return
+            func, args, on_failure, attempt = entry
             try:
                 with self.app.app_context():
                     resolve(func)(*args)

@@ -50,6 +50,7 @@ SUBS_PER_ACCOUNT = 20  # 20 licenses per account: far below the enterprise thres
 QUOTE_BODY = {"licenses": 2}
 TARGET_QUOTE_RATIO = 0.15
 TARGET_ORDERS_PER_S = 200.0
+WARM = 10
 PRICES = {"lite": ("19.00", "190.00"), "standard": ("29.00", "290.00"), "business": ("49.00", "490.00")}
 CATALOG = {"name": "Webinar", "plans": [
     {"code": code, "name": code.title(), "rank": rank, "prices": [
@@ -257,6 +258,8 @@ def timed(seeded: Seeded, work: list[tuple[str, str, str]]) -> str:
     for kind in ("quote", "order"):
         t0 = time.perf_counter()
         for n, (account_id, subject, sub_id) in enumerate(work):
+            if n == WARM:  # the first requests fill SQLAlchemy's and psycopg's caches
+                t0 = time.perf_counter()
             if kind == "quote":
                 call(client, "POST", f"/api/v1/subscriptions/{sub_id}/quotes", token[subject],
                      json=QUOTE_BODY)
@@ -264,8 +267,8 @@ def timed(seeded: Seeded, work: list[tuple[str, str, str]]) -> str:
                 call(client, "POST", f"/api/v1/accounts/{account_id}/orders", token[subject],
                      json={"items": [{"subscription_id": sub_id, **QUOTE_BODY}]},
                      headers={"Idempotency-Key": f"timed-{n}"})
-        lines.append(f"  {kind}: {1000 * (time.perf_counter() - t0) / len(work):.2f} ms per request "
-                     f"(in-process, one thread, {len(work)} requests)")
+        lines.append(f"  {kind}: {1000 * (time.perf_counter() - t0) / (len(work) - WARM):.2f} ms per "
+                     f"request (in-process, one thread, {len(work) - WARM} requests after {WARM})")
     app.extensions["gateway.db"].dispose()
     return "\n".join(lines)
 
@@ -299,6 +302,13 @@ def profile(seeded: Seeded, work: list[tuple[str, str, str]]) -> str:
 
 
 # -- the served gateway and the load ---------------------------------------------------------
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
@@ -317,14 +327,17 @@ def serve(seeded: Seeded, workers: int, threads: int, log: Path) -> tuple[subpro
         cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://{HOST}:{port}"
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return proc, base
-        except requests.RequestException:
-            time.sleep(0.2)
-    stop(proc)
-    raise RuntimeError(f"gunicorn did not come up; see {log}")
+    try:
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    return proc, base
+            except requests.RequestException:
+                time.sleep(0.2)
+        raise RuntimeError(f"gunicorn did not come up; see {log}")
+    except BaseException:
+        stop(proc)
+        raise
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -337,6 +350,42 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+def _cpu_by_pid() -> dict[int, tuple[str, int, float]]:
+    """pid -> (command, session id, CPU seconds) from /proc (Linux); {} elsewhere."""
+    out, tick = {}, os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2:].split()
+        out[int(entry.name)] = (comm, int(fields[3]), (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+class CpuMeter:
+    """CPU seconds spent by this client process, the gunicorn session and PostgreSQL."""
+
+    def __init__(self, server_session: int):
+        self.server_session = server_session
+
+    def snapshot(self) -> dict[str, dict[int, float]]:
+        groups: dict[str, dict[int, float]] = {"client": {}, "gunicorn": {}, "postgres": {}}
+        for pid, (comm, session, cpu) in _cpu_by_pid().items():
+            if pid == os.getpid():
+                groups["client"][pid] = cpu
+            elif session == self.server_session:
+                groups["gunicorn"][pid] = cpu
+            elif comm.startswith("postgres"):
+                groups["postgres"][pid] = cpu
+        return groups
+
+    @staticmethod
+    def spent(before, after) -> dict[str, float]:
+        return {g: sum(v - before[g].get(pid, 0.0) for pid, v in after[g].items()) for g in after}
+
+
 @dataclass
 class Result:
     name: str
@@ -345,6 +394,7 @@ class Result:
     seconds: float
     latencies: list[float]
     statuses: dict[int, int]
+    cpu: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -356,12 +406,21 @@ class Result:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
 
+    def cpu_line(self) -> str:
+        total = self.done + self.errors
+        if not self.cpu or not total:
+            return f"{self.name:<8} (no /proc: CPU not measured)"
+        per = {k: 1000 * v / total for k, v in self.cpu.items()}
+        busy = sum(self.cpu.values()) / self.seconds
+        return (f"{self.name:<8} " + "  ".join(f"{k} {v:6.2f}" for k, v in per.items())
+                + f"   (all: {sum(per.values()):.2f} ms; {busy:.2f} of {os.cpu_count()} CPUs busy)")
+
     def line(self) -> str:
         return (f"{self.name:<8} {self.done:>7} {self.errors:>6} {self.seconds:>7.2f} {self.rate:>9.1f} "
                 f"{self.pct(50):>8.2f} {self.pct(99):>8.2f}  {dict(sorted(self.statuses.items()))}")
 
 
-def drive(name: str, requests_: list, clients: int, seconds: float) -> Result:
+def drive(name: str, requests_: list, clients: int, seconds: float, meter: CpuMeter | None = None) -> Result:
     """Send the prepared requests (method, url, kwargs) from `clients` threads, each with its own
     Session, until all are sent or `seconds` have passed."""
     lock = threading.Lock()
@@ -369,6 +428,7 @@ def drive(name: str, requests_: list, clients: int, seconds: float) -> Result:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     local = threading.local()
+    before = meter.snapshot() if meter else None
     start = time.perf_counter()
     deadline = start + seconds
 
@@ -395,11 +455,12 @@ def drive(name: str, requests_: list, clients: int, seconds: float) -> Result:
         for f in [pool.submit(worker) for _ in range(clients)]:
             f.result()
     elapsed = time.perf_counter() - start
+    cpu = CpuMeter.spent(before, meter.snapshot()) if meter else {}
     ok = sum(v for k, v in statuses.items() if 200 <= k < 300)
-    return Result(name, ok, sum(statuses.values()) - ok, elapsed, latencies, statuses)
+    return Result(name, ok, sum(statuses.values()) - ok, elapsed, latencies, statuses, cpu)
 
 
-def load(seeded: Seeded, base: str, args) -> dict[str, Result]:
+def load(seeded: Seeded, base: str, args, meter: CpuMeter) -> dict[str, Result]:
     tokens = {subj: seeded.token(subj) for _, subj in seeded.accounts}
     health = [("GET", f"{base}/healthz", {})] * args.max_requests
     quotes = []
@@ -422,9 +483,9 @@ def load(seeded: Seeded, base: str, args) -> dict[str, Result]:
     orders = orders[:args.max_requests]
     warm = args.clients * 20
     drive("warm-up", health[:warm] + quotes[-warm:], args.clients, 10)
-    results = {"healthz": drive("healthz", health, args.clients, args.seconds),
-               "quote": drive("quote", quotes, args.clients, args.seconds),
-               "order": drive("order", orders, args.clients, args.seconds)}
+    results = {"healthz": drive("healthz", health, args.clients, args.seconds, meter),
+               "quote": drive("quote", quotes, args.clients, args.seconds, meter),
+               "order": drive("order", orders, args.clients, args.seconds, meter)}
     return results
 
 
@@ -464,7 +525,8 @@ def main() -> int:
     sizes = sorted(int(n) for n in args.sizes.split(","))
     work = Path(tempfile.mkdtemp(prefix="gw-bench-"))
     created, ok = [], True
-    print(f"bench: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, server and client on {HOST}")
+    print(f"bench: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, server and client on {HOST}; "
+          f"load average {loadavg()} (other work on the machine skews the figures)")
     try:
         counts, seeded = {}, None
         for n in sizes:
@@ -486,7 +548,7 @@ def main() -> int:
         kept = reserve(seeded, 300) if args.profile else []
         proc, base = serve(seeded, args.workers, args.threads, work / "gunicorn.log")
         try:
-            results = load(seeded, base, args)
+            results = load(seeded, base, args, CpuMeter(proc.pid))
             # the workers' in-process queues carry the orders out: wait before stopping them
             placed = results["order"].done
             applied, waited = wait_applied(seeded.url, placed, timeout=60)
@@ -499,6 +561,10 @@ def main() -> int:
               f"{'p99 ms':>8}  statuses")
         for r in results.values():
             print(r.line())
+        print("\nCPU ms per request (this client, gunicorn workers, PostgreSQL; the order phase's "
+              "gunicorn figure includes the queue applying orders):")
+        for r in results.values():
+            print(r.cpu_line())
         bare = results["healthz"].rate
         q_ratio = results["quote"].rate / bare if bare else 0.0
         o_ratio = results["order"].rate / bare if bare else 0.0
@@ -511,11 +577,12 @@ def main() -> int:
                    "sql_per_quote_constant": constant}
         print("targets:", json.dumps(verdict))
         ok = all(verdict.values()) and all(r.errors == 0 for r in results.values())
+        print(f"load average at the end: {loadavg()}")
         if args.profile:
             print()
             print("in-process cost of one request:")
-            print(timed(seeded, kept[:150]))
-            print(profile(seeded, kept[150:]))
+            print(timed(seeded, kept[:150 + WARM]))
+            print(profile(seeded, kept[150 + WARM:]))
     finally:
         if args.keep:
             print(f"kept: databases {created}, folder {work}")

@@ -39,6 +39,9 @@ def from_environment(overrides: dict | None = None) -> dict:
         "TICK_SECONDS": float(env.get("GATEWAY_TICK_SECONDS", "2")),
         "QUEUE_NAME": env.get("GATEWAY_QUEUE_NAME", "gateway"),
         "JOB_RETRIES": int(env.get("GATEWAY_JOB_RETRIES", "5")),
+        # Seconds between retries of a failed job (RQ's scheduler); unset: 1, 2, 5, 10, 30, 60.
+        "JOB_BACKOFF": [int(x) for x in env["GATEWAY_JOB_BACKOFF"].split(",")]
+        if env.get("GATEWAY_JOB_BACKOFF") else None,
         "CASE_CLAIM_LEASE_SECONDS": int(env.get("GATEWAY_CASE_CLAIM_LEASE_SECONDS", "3600")),
         "IDEMPOTENCY_TTL_HOURS": int(env.get("GATEWAY_IDEMPOTENCY_TTL_HOURS", "48")),
     }

@@ -91,7 +91,21 @@ def build_app(db_url: str, tmp_path, **overrides):
     settings.update(overrides)
     app = create_app(settings)
     app.config["TESTING"] = True
+    _apps.append(app)
     return app
+
+
+_apps: list = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_background_work():
+    """No worker thread outlives its test (its database may be dropped next)."""
+    yield
+    while _apps:
+        queue = _apps.pop().extensions.get("gateway.queue")
+        if hasattr(queue, "stop"):
+            queue.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import json
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway import clock, metrics
@@ -47,9 +47,10 @@ def place(db, account_id: str, body: dict, key: str | None) -> tuple[dict, int]:
                          data={"error": exc.error, "message": exc.message, "request": body})
         db.commit()
         raise
-    record = db.scalar(select(IdempotencyRecord).where(IdempotencyRecord.scope == scope,
-                                                       IdempotencyRecord.key == key))
-    record.response_status, record.response_body = 201, json.loads(current_app.json.dumps(answer))
+    # Stored with the order, in its transaction: a replay answers exactly this.
+    db.execute(update(IdempotencyRecord)
+               .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
+               .values(response_status=201, response_body=json.loads(current_app.json.dumps(answer))))
     db.commit()
     relay_outbox()
     metrics.count_order("placed")

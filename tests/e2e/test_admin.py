@@ -46,6 +46,15 @@ def admin(backend) -> Http:
     return backend.admin
 
 
+@pytest.fixture(scope="module")
+def shared(backend):
+    """A tenant for the tests whose requests are refused or repeat what is already there."""
+    w = make_world(backend.admin, TestIssuer.new(), unique(), vat_number="DE136695976")
+    r = w.billing.put(f"/api/v1/accounts/{w.account_id}/payment-method", json=CARD)
+    assert r.status_code == 200, r.get_json()
+    return w
+
+
 def unique(prefix: str = "t") -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 
@@ -121,8 +130,8 @@ def test_catalog_unknown_product(admin):
     assert_error(admin.get(f"/api/v1/catalog/products/{unique('p')}"), 404, "not_found")
 
 
-def test_any_token_reads_the_catalog(admin):
-    w = world(admin)
+def test_any_token_reads_the_catalog(shared):
+    w = shared
     assert w.member.get("/api/v1/catalog/products/webinar").status_code == 200
 
 
@@ -229,7 +238,7 @@ def test_unknown_tenant(admin):
 
 # -- accounts and their segment (design.md §3.5) ---------------------------------------------
 def test_account_create_and_read(admin):
-    tenant_id = tenant(admin, TestIssuer.new())
+    tenant_id = tenant(admin)
     created = account(admin, tenant_id, name="Acme GmbH", vat_number="DE 136 695 976",
                       credit_balance="12.50")
     assert created["id"] and created["tenant_id"] == tenant_id
@@ -242,7 +251,7 @@ def test_account_create_and_read(admin):
 
 
 def test_credit_balance_keeps_its_cents(admin):
-    tenant_id = tenant(admin, TestIssuer.new())
+    tenant_id = tenant(admin)
     for amount, shown in (("0.01", "0.01"), ("123456789012.34", "123456789012.34"), ("7", "7.00")):
         assert account(admin, tenant_id, credit_balance=amount)["credit_balance"] == shown
     assert account(admin, tenant_id, currency="JPY", credit_balance="1500")["credit_balance"] == "1500"
@@ -268,7 +277,7 @@ def advisor(admin: Http) -> tuple[TestIssuer, str]:
 ], ids=["self-serve", "corporate", "advisor", "invoice", "threshold-reached", "below-threshold",
         "first-rule-leads"])
 def test_segment_and_its_reasons(admin, fields, licenses, segment, reason):
-    tenant_id = tenant(admin, TestIssuer.new())
+    tenant_id = tenant(admin)
     fields = dict(fields)
     if fields.pop("advisor", False):
         fields["advisor_id"] = advisor(admin)[1]
@@ -280,7 +289,7 @@ def test_segment_and_its_reasons(admin, fields, licenses, segment, reason):
 
 
 def test_only_active_subscriptions_count_toward_the_threshold(admin):
-    acc = account(admin, tenant(admin, TestIssuer.new()))["id"]
+    acc = account(admin, tenant(admin))["id"]
     subscribe(admin, acc, licenses=150, status="trial")
     subscribe(admin, acc, licenses=150, status="expired")
     subscribe(admin, acc, licenses=60)
@@ -291,7 +300,7 @@ def test_only_active_subscriptions_count_toward_the_threshold(admin):
 
 @pytest.mark.parametrize(("licenses", "segment"), [(9, "self_serve"), (10, "enterprise")])
 def test_tenant_threshold_override(admin, licenses, segment):
-    acc = account(admin, tenant(admin, TestIssuer.new(), enterprise_license_threshold=10))["id"]
+    acc = account(admin, tenant(admin, enterprise_license_threshold=10))["id"]
     subscribe(admin, acc, licenses=licenses)
     body = admin.get(f"/api/v1/accounts/{acc}").get_json()
     assert body["segment"] == segment
@@ -304,13 +313,13 @@ def test_tenant_threshold_override(admin, licenses, segment):
     ("self_serve", {"billing_channel": "corporate", "payment_terms": "invoice"}, "self_serve"),
 ])
 def test_pinned_segment(admin, pinned, fields, segment):
-    acc = account(admin, tenant(admin, TestIssuer.new(), segment=pinned), **fields)["id"]
+    acc = account(admin, tenant(admin, segment=pinned), **fields)["id"]
     body = admin.get(f"/api/v1/accounts/{acc}").get_json()
     assert (body["segment"], body["segment_reasons"]) == (segment, ["segment pinned by tenant policy"])
 
 
 def test_policy_change_reclassifies_existing_accounts(admin):
-    tenant_id = tenant(admin, TestIssuer.new())
+    tenant_id = tenant(admin)
     acc = account(admin, tenant_id)["id"]
     subscribe(admin, acc, licenses=20)
     assert admin.get(f"/api/v1/accounts/{acc}").get_json()["segment"] == "self_serve"
@@ -352,7 +361,7 @@ def test_contact_issuer_must_be_named_when_the_tenant_trusts_several(admin):
 
 
 def test_contact_issuer_the_tenant_does_not_trust(admin):
-    acc = account(admin, tenant(admin, TestIssuer.new()))["id"]
+    acc = account(admin, tenant(admin))["id"]
     r = admin.post(f"/api/v1/accounts/{acc}/contacts", json={
         "subject": "sam", "name": "Sam", "email": "sam@x.example", "roles": ["user"],
         "issuer": TestIssuer.new().url})
@@ -360,7 +369,7 @@ def test_contact_issuer_the_tenant_does_not_trust(admin):
 
 
 def test_users(admin):
-    acc = account(admin, tenant(admin, TestIssuer.new()))["id"]
+    acc = account(admin, tenant(admin))["id"]
     r = admin.post(f"/api/v1/accounts/{acc}/users", json={"name": "Una", "email": "una@x.example"})
     assert r.status_code == 201, r.get_json()
     user = r.get_json()
@@ -378,13 +387,13 @@ def test_users(admin):
     ("annual", "2026-02-20", "2027-02-20"),
 ])
 def test_subscription_period_end_defaults_to_start_plus_period(admin, period, start, end):
-    acc = account(admin, tenant(admin, TestIssuer.new()))["id"]
+    acc = account(admin, tenant(admin))["id"]
     sub = subscribe(admin, acc, billing_period=period, current_period_start=start)
     assert (sub["current_period_start"], sub["current_period_end"]) == (start, end)
 
 
 def test_subscription_explicit_period_end(admin):
-    acc = account(admin, tenant(admin, TestIssuer.new()))["id"]
+    acc = account(admin, tenant(admin))["id"]
     sub = subscribe(admin, acc, current_period_start="2026-02-20", current_period_end="2026-03-01")
     assert sub["current_period_end"] == "2026-03-01"
 
@@ -397,7 +406,7 @@ def test_subscription_explicit_period_end(admin):
     ("USD", "lite", 2, "annual", None),  # no USD annual price for lite
 ])
 def test_subscription_reads_with_its_recurring_amount(admin, currency, plan, licenses, period, amount):
-    acc = account(admin, tenant(admin, TestIssuer.new()), currency=currency, country="US")["id"]
+    acc = account(admin, tenant(admin), currency=currency, country="US")["id"]
     sub = subscribe(admin, acc, plan=plan, licenses=licenses, billing_period=period)
     assert set(sub) == SUBSCRIPTION_KEYS
     assert (sub["account_id"], sub["product"], sub["plan"], sub["licenses"], sub["billing_period"],
@@ -407,8 +416,8 @@ def test_subscription_reads_with_its_recurring_amount(admin, currency, plan, lic
     assert admin.get(f"/api/v1/accounts/{acc}/subscriptions").get_json() == [sub]
 
 
-def test_contacts_read_their_subscriptions(admin):
-    w = world(admin)
+def test_contacts_read_their_subscriptions(shared):
+    w = shared
     for who in (w.billing, w.member):
         r = who.get(f"/api/v1/subscriptions/{w.subscription_id}")
         assert r.status_code == 200 and r.get_json()["id"] == w.subscription_id
@@ -528,8 +537,8 @@ def test_vat_number_is_normalised(admin, raw):
 
 @pytest.mark.parametrize("raw", ["DE136695977", "DE13669597", "FR40303265045", "XX123", "hello"],
                          ids=["check-digit", "too-short", "other-country", "unknown-prefix", "garbage"])
-def test_invalid_vat_number(admin, raw):
-    w = world(admin, vat_number="DE136695976")
+def test_invalid_vat_number(admin, shared, raw):
+    w = shared
     r = w.billing.put(f"/api/v1/accounts/{w.account_id}/vat-number", json={"vat_number": raw})
     body = assert_error(r, 422, "invalid_vat_number")
     assert body["errors"]["vat_number"]
@@ -560,9 +569,8 @@ def test_expired_card_says_so(admin):
 @pytest.mark.parametrize("token", ["4111111111111111", "4111 1111 1111 1111", "4111-1111-1111-1111",
                                    "4222222222222", "6011000990139424000"],
                          ids=["16-digits", "spaces", "dashes", "13-digits", "19-digits"])
-def test_raw_card_number_is_refused(admin, token):
-    w = world(admin)
-    w.billing.put(f"/api/v1/accounts/{w.account_id}/payment-method", json=CARD)
+def test_raw_card_number_is_refused(admin, shared, token):
+    w = shared
     r = w.billing.put(f"/api/v1/accounts/{w.account_id}/payment-method", json=dict(CARD, token=token))
     assert_error(r, 422, "raw_card_data_refused")
     acc = admin.get(f"/api/v1/accounts/{w.account_id}").get_json()
@@ -575,15 +583,31 @@ def target(backend):
     """A tenant whose every readable part is compared before and after each bad request."""
     w = make_world(backend.admin, TestIssuer.new(), unique())
     (user,) = users(backend.admin, w.account_id, 1)
-    return SimpleNamespace(world=w, user=user)
+    target = SimpleNamespace(world=w, user=user, engine=backend.app.extensions["gateway.db"].engine)
+    target.baseline = snapshot(backend.admin, target)  # what every refused request leaves as is
+    return target
 
 
 def snapshot(admin: Http, target) -> dict:
+    """What the API shows of the target, and how many rows every table holds."""
+    from sqlalchemy import func, select
+
+    from gateway.schema import metadata
+
     w = target.world
-    paths = ["/api/v1/tenants", f"/api/v1/tenants/{w.tenant_id}/accounts", f"/api/v1/accounts/{w.account_id}",
+    paths = [f"/api/v1/tenants/{w.tenant_id}", f"/api/v1/tenants/{w.tenant_id}/accounts",
              f"/api/v1/accounts/{w.account_id}/subscriptions", f"/api/v1/accounts/{w.account_id}/users",
              f"/api/v1/subscriptions/{w.subscription_id}/licenses", "/api/v1/catalog/products"]
-    return {p: admin.get(p).get_json() for p in paths}
+    shown = {p: admin.get(p).get_json() for p in paths}
+    with target.engine.connect() as c:
+        counts = {t.name: c.scalar(select(func.count()).select_from(t)) for t in metadata.sorted_tables}
+    return {"shown": shown, "rows": counts}
+
+
+def assert_unchanged(admin: Http, target) -> None:
+    after = snapshot(admin, target)
+    before, target.baseline = target.baseline, after  # one change fails one test, not all after it
+    assert after == before
 
 
 GOOD_ACCOUNT = {"name": "A", "country": "DE", "currency": "EUR", "billing_channel": "online",
@@ -720,23 +744,21 @@ def test_bad_input_is_422_and_changes_nothing(admin, target, method, path, body,
     if isinstance(body, dict):
         body = {k: (v.format(**ids) if isinstance(v, str) and v.startswith("{") else v)
                 for k, v in body.items()}
-    before = snapshot(admin, target)
     r = admin.call(method, path, json=body)
+    assert_unchanged(admin, target)
     assert r.status_code == 422, r.get_data(as_text=True)
     err = r.get_json()
     assert ERROR_KEYS <= set(err) and err["code"] == 422 and err["status"] == "Unprocessable Entity"
     assert isinstance(err.get("errors"), dict) and err["errors"], err
     if field is not None:
         assert field in err["errors"], err["errors"]
-    assert snapshot(admin, target) == before
 
 
 @pytest.mark.parametrize("data", ["{not json", "name=x"], ids=["broken-json", "form-encoded"])
 def test_a_body_that_is_not_json_is_refused(admin, target, data):
     content_type = "application/json" if data.startswith("{") else "application/x-www-form-urlencoded"
-    before = snapshot(admin, target)
     r = admin.client.post(f"/api/v1/tenants/{target.world.tenant_id}/accounts", data=data,
                           headers={"Authorization": f"Bearer {admin.token}", "Content-Type": content_type})
     assert r.status_code in (400, 415, 422), r.get_data(as_text=True)
     assert ERROR_KEYS <= set(r.get_json())
-    assert snapshot(admin, target) == before
+    assert_unchanged(admin, target)

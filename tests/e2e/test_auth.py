@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -87,18 +88,6 @@ def world(env):
 @pytest.fixture
 def other_world(env):
     return env.worlds[1]
-
-
-@pytest.fixture
-def fresh_app(sqlite_url, tmp_path):
-    app = build_app(sqlite_url, tmp_path)
-    yield app
-    app.extensions["gateway.db"].dispose()
-
-
-@pytest.fixture
-def fresh_admin(fresh_app):
-    return Http(fresh_app.test_client(), service_token(fresh_app))
 
 
 def me(http: Http, token: str | None):
@@ -262,13 +251,17 @@ def test_a_service_token_from_another_gateway_is_refused(app, tmp_path):
     ("billing", "PUT", "/api/v1/catalog/products/webinar", {"name": "W", "plans": [
         {"code": "free", "name": "Free", "rank": 0, "prices": []}]}),
     ("read billing", "POST", "/api/v1/staff-issuers", TestIssuer.new("s").spec()),
-    ("billing", "GET", "/api/v1/tenants", None),
-])
-def test_service_token_without_the_scope(app, world, scopes, method, path, body):
+    ("read billing", "PATCH", "/api/v1/tenants/{tenant}", {"name": "Renamed"}),
+], ids=["read-creates-tenant", "billing-edits-catalog", "read-billing-adds-staff-issuer",
+        "read-billing-edits-tenant"])
+def test_service_token_without_the_scope(app, admin_http, world, scopes, method, path, body):
+    before = admin_http.get(f"/api/v1/tenants/{world.tenant_id}").get_json()
+    path = path.format(tenant=world.tenant_id)
     r = Http(app.test_client(), service_token(app, scopes)).call(method, path, json=body)
     assert r.status_code == 403, r.get_json()
     assert ERROR_KEYS <= set(r.get_json())
     assert r.get_json()["error"] == "insufficient_scope"
+    assert admin_http.get(f"/api/v1/tenants/{world.tenant_id}").get_json() == before
 
 
 def test_service_token_without_admin_cannot_create_accounts(app, world):
@@ -471,7 +464,9 @@ def idp():
     server.close()
 
 
-def trust_by_uri(admin: Http, idp: FakeIdP, slug="remote") -> TestIssuer:
+def trust_by_uri(admin: Http, idp: FakeIdP) -> TestIssuer:
+    """A new tenant trusting a new issuer whose keys the loopback IdP serves (a fresh cache entry)."""
+    slug = "remote-" + secrets.token_hex(4)
     issuer = TestIssuer.new(slug)
     idp.keys = [issuer.key]
     r = admin.post("/api/v1/tenants", json={"name": slug, "slug": slug, "issuers": [
@@ -485,16 +480,14 @@ def new_kid_token(issuer: TestIssuer, kid: str) -> tuple[RSAKey, str]:
     return key, issuer.token("someone", key=key)
 
 
-def test_jwks_uri_keys_are_fetched_and_cached(fresh_admin, idp):
-    admin_http = fresh_admin
+def test_jwks_uri_keys_are_fetched_and_cached(admin_http, idp):
     issuer = trust_by_uri(admin_http, idp)
     for _ in range(3):
         assert me(admin_http, issuer.token("someone")).status_code == 200
     assert idp.hits == 1
 
 
-def test_unknown_kid_refetches_once_and_is_still_refused(fresh_admin, idp):
-    admin_http = fresh_admin
+def test_unknown_kid_refetches_once_and_is_still_refused(admin_http, idp):
     issuer = trust_by_uri(admin_http, idp)
     assert me(admin_http, issuer.token("someone")).status_code == 200
     assert idp.hits == 1
@@ -503,8 +496,7 @@ def test_unknown_kid_refetches_once_and_is_still_refused(fresh_admin, idp):
     assert idp.hits == 2
 
 
-def test_unknown_kid_refetch_is_rate_limited(fresh_admin, idp):
-    admin_http = fresh_admin
+def test_unknown_kid_refetch_is_rate_limited(admin_http, idp):
     issuer = trust_by_uri(admin_http, idp)
     assert me(admin_http, issuer.token("someone")).status_code == 200
     assert_401(me(admin_http, new_kid_token(issuer, "made-up-1")[1]), "unknown_key")
@@ -514,21 +506,16 @@ def test_unknown_kid_refetch_is_rate_limited(fresh_admin, idp):
     assert idp.hits == hits
 
 
-def test_unknown_kid_refetch_allowed_again_after_the_interval(sqlite_url, tmp_path, idp):
-    app = build_app(sqlite_url, tmp_path, JWKS_REFETCH_INTERVAL=0)
-    try:
-        admin = Http(app.test_client(), service_token(app))
-        issuer = trust_by_uri(admin, idp)
-        assert me(admin, issuer.token("someone")).status_code == 200
-        for kid in ("made-up-1", "made-up-2"):
-            assert_401(me(admin, new_kid_token(issuer, kid)[1]), "unknown_key")
-        assert idp.hits == 3
-    finally:
-        app.extensions["gateway.db"].dispose()
+def test_unknown_kid_refetch_allowed_again_after_the_interval(app, admin_http, idp, monkeypatch):
+    monkeypatch.setattr(app.extensions["gateway.jwks_cache"], "refetch_interval", 0)
+    issuer = trust_by_uri(admin_http, idp)
+    assert me(admin_http, issuer.token("someone")).status_code == 200
+    for kid in ("made-up-1", "made-up-2"):
+        assert_401(me(admin_http, new_kid_token(issuer, kid)[1]), "unknown_key")
+    assert idp.hits == 3
 
 
-def test_a_rotated_key_is_picked_up_by_the_refetch(fresh_admin, idp):
-    admin_http = fresh_admin
+def test_a_rotated_key_is_picked_up_by_the_refetch(admin_http, idp):
     issuer = trust_by_uri(admin_http, idp)
     assert me(admin_http, issuer.token("someone")).status_code == 200
     new_key = RSAKey.generate_key(2048, parameters={"kid": "rotated"})
@@ -537,8 +524,7 @@ def test_a_rotated_key_is_picked_up_by_the_refetch(fresh_admin, idp):
     assert idp.hits == 2
 
 
-def test_idp_down_is_a_401_not_a_500(fresh_admin, idp):
-    admin_http = fresh_admin
+def test_idp_down_is_a_401_not_a_500(admin_http, idp):
     issuer = trust_by_uri(admin_http, idp)
     idp.up = False
     assert_401(me(admin_http, issuer.token("someone")), "keys_unavailable")

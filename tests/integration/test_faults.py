@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -68,13 +68,11 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def _signal_tree(process: subprocess.Popen, sig: int) -> None:
+def _kill_tree(process: subprocess.Popen) -> None:
     pids = _descendants(process.pid)  # before the parent dies and its children are re-parented
     for send, target in [(os.killpg, process.pid)] + [(os.kill, p) for p in pids]:
-        try:
-            send(target, sig)
-        except ProcessLookupError:
-            pass
+        with suppress(ProcessLookupError):
+            send(target, signal.SIGKILL)
 
 
 class WorkerProcess:
@@ -95,19 +93,19 @@ class WorkerProcess:
 
     def sigkill(self) -> None:
         """The worker, its scheduler and its work horse die at once, as in a host crash."""
-        _signal_tree(self.process, signal.SIGKILL)
+        _kill_tree(self.process)
         self.process.wait(10)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            _signal_tree(self.process, signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
-        _signal_tree(self.process, signal.SIGKILL)  # stragglers (a horse in its own group)
-        if self.process.poll() is None:
+        """A warm shutdown (SIGTERM), then SIGKILL for the whole tree if it takes over 10 s."""
+        if self.process.poll() is not None:
+            return
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)  # the worker lets its horse finish the job
+        try:
             self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.sigkill()
 
 
 @contextmanager
