@@ -21,7 +21,14 @@ class InvalidVatNumber(ValueError):
     pass
 
 
+_COUNTRY_TO_PREFIX = {v: k for k, v in _PREFIX_TO_COUNTRY.items()}
+
+
 def parse(raw: str, account_country: str | None = None) -> VatNumber:
+    compact = raw.replace(" ", "").replace(".", "").replace("-", "")
+    if account_country and compact[:1].isdigit():
+        # Customers often type the number without its country prefix: it is the account's.
+        raw = _COUNTRY_TO_PREFIX.get(account_country, account_country) + compact
     try:
         number = vat.validate(raw)
     except ValidationError as exc:

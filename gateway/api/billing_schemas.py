@@ -5,12 +5,12 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate, validates_schema
 
-from gateway.api.schemas import Period, Strict
+from gateway.api.schemas import Count, Period, Strict
 
 
 class ChangeSchema(Strict):
     plan = fields.String(validate=validate.Length(1, 60))
-    licenses = fields.Integer(strict=True, validate=validate.Range(min=1))
+    licenses = fields.Integer(strict=True, validate=Count)
     billing_period = fields.String(validate=Period)
 
 

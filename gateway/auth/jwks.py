@@ -25,8 +25,15 @@ class JWKSCache:
         now = time.monotonic()
         with self._lock:
             entry = self._entries.get(uri)
-        if entry is None or now - entry[1] > self.ttl:
+        if entry is None:
             return self._fetch(uri)
+        if now - entry[1] > self.ttl:
+            try:
+                return self._fetch(uri)
+            except Exception:
+                # The IdP's key server is down: keys it published are still its keys. Serve them
+                # rather than lock every one of its users out until it is back.
+                return entry[0]
         keys = entry[0]
         if kid is not None and not _has_kid(keys, kid) and self._may_refetch(uri, now):
             return self._fetch(uri)

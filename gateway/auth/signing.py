@@ -78,6 +78,11 @@ class TokenServer(AuthorizationServer):
         # RFC 6749's error fields, inside the API's one error shape.
         status, body, headers = error(self.get_error_uri(request, error))
         code = body.pop("error")
+        if code == "invalid_client":
+            # One answer for an unknown client and a wrong secret: no probing for client ids.
+            status, body = 401, {"error_description": "Client authentication failed."}
+            headers = [h for h in headers if h[0].lower() != "www-authenticate"]
+            headers.append(("WWW-Authenticate", 'Basic realm="billing-gateway"'))
         message = body.get("error_description") or f"The token request was refused ({code})."
         return self.handle_response(status, payload(status, code, message, **body), headers)
 

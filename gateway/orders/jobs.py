@@ -199,9 +199,30 @@ def notify_case(case_id: str) -> None:
         notifier.send(advisor.email, f"New case {case.id}", body)
 
 
+def requeue_stuck_orders() -> int:
+    """Orders still `processing` long after their job was sent (a worker or the whole process
+    died with the job in hand, Redis lost it) are sent again; the job is idempotent."""
+    from datetime import timedelta
+
+    from adapters import outbox
+    from gateway.orders.dispatch import FAILED, PROCESS
+
+    db = session()
+    cutoff = utcnow() - timedelta(seconds=current_app.config["STUCK_ORDER_SECONDS"])
+    stuck = db.scalars(select(Order).where(Order.status == "processing", Order.updated_at < cutoff)
+                       .with_for_update(skip_locked=True).limit(100)).all()
+    for order in stuck:
+        outbox.add(db, PROCESS, args=[order.id], on_failure=FAILED)
+        order.updated_at = utcnow()
+    db.commit()
+    return len(stuck)
+
+
 def tick() -> None:
-    """The periodic pass beside the workers: send what the outbox holds, read portal outcomes."""
+    """The periodic pass beside the workers: send what the outbox holds, read portal outcomes,
+    and send again what got stuck."""
     from adapters.outbox import relay
 
+    requeue_stuck_orders()
     relay(current_app.extensions["gateway.db"].sessionmaker, current_app.extensions["gateway.queue"])
     poll_portal_quotes()

@@ -58,10 +58,16 @@ def place(db, account_id: str, body: dict, key: str | None) -> tuple[dict, int]:
 
 
 def _claim_key(db, scope: str, key: str, digest: str):
-    ttl = timedelta(hours=current_app.config["IDEMPOTENCY_TTL_HOURS"])
-    db.execute(delete(IdempotencyRecord).where(IdempotencyRecord.scope == scope,
-                                               IdempotencyRecord.key == key,
-                                               IdempotencyRecord.created_at < utcnow() - ttl))
+    cfg = current_app.config
+    now = utcnow()
+    ttl = timedelta(hours=cfg["IDEMPOTENCY_TTL_HOURS"])
+    lease = timedelta(seconds=cfg["IDEMPOTENCY_LEASE_SECONDS"])
+    # An expired key is forgotten; so is a claim whose request died before answering: the
+    # order and its answer commit together, so such a claim placed nothing.
+    db.execute(delete(IdempotencyRecord).where(
+        IdempotencyRecord.scope == scope, IdempotencyRecord.key == key,
+        (IdempotencyRecord.created_at < now - ttl)
+        | (IdempotencyRecord.response_status.is_(None) & (IdempotencyRecord.created_at < now - lease))))
     db.add(IdempotencyRecord(scope=scope, key=key, request_hash=digest))
     try:
         db.commit()

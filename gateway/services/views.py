@@ -13,6 +13,12 @@ def money(amount: Decimal, currency: str) -> str:
     return str(quantize(Decimal(amount), currency))
 
 
+def unit_amount(amount: Decimal, currency: str) -> str:
+    """A catalog price keeps its sub-cent digits (they count in pricing); at least minor units."""
+    shown = quantize(amount, currency)
+    return str(amount.normalize() if shown != amount else shown)
+
+
 def issuer(row) -> dict:
     return {"id": row.id, "url": row.url, "audience": row.audience, "jwks_uri": row.jwks_uri,
             "jwks": row.jwks, "allow_jwt_typ": row.allow_jwt_typ}
@@ -84,7 +90,7 @@ def product(row) -> dict:
         "plans": [
             {"code": p.code, "name": p.name, "rank": p.rank,
              "prices": [{"currency": x.currency, "billing_period": x.billing_period,
-                         "unit_amount": money(x.unit_amount, x.currency)}
+                         "unit_amount": unit_amount(x.unit_amount, x.currency)}
                         for x in sorted(p.prices, key=lambda x: (x.currency, x.billing_period))]}
             for p in row.plans
         ],

@@ -526,7 +526,8 @@ def test_license_for_a_user_of_another_account(admin):
 
 
 # -- VAT number and payment method -----------------------------------------------------------
-@pytest.mark.parametrize("raw", ["de 136 695 976", "DE136695976", "DE 136-695-976", " de136695976 "])
+@pytest.mark.parametrize("raw", ["de 136 695 976", "DE136695976", "DE 136-695-976", " de136695976 ",
+                                 "136695976", "136 695 976"])
 def test_vat_number_is_normalised(admin, raw):
     w = world(admin)
     r = w.billing.put(f"/api/v1/accounts/{w.account_id}/vat-number", json={"vat_number": raw})
@@ -762,3 +763,12 @@ def test_a_body_that_is_not_json_is_refused(admin, target, data):
     assert r.status_code in (400, 415, 422), r.get_data(as_text=True)
     assert ERROR_KEYS <= set(r.get_json())
     assert_unchanged(admin, target)
+
+
+@pytest.mark.parametrize(("sent", "shown"), [("29", "29.00"), ("29.5", "29.50"), ("0.1234", "0.1234")])
+def test_catalog_shows_prices_with_every_digit_that_counts(admin, sent, shown):
+    r = admin.put("/api/v1/catalog/products/precise", json={"name": "Precise", "plans": [
+        {"code": "one", "name": "One", "rank": 0, "prices": [
+            {"currency": "EUR", "billing_period": "monthly", "unit_amount": sent}]}]})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["plans"][0]["prices"][0]["unit_amount"] == shown

@@ -528,3 +528,36 @@ def test_idp_down_is_a_401_not_a_500(admin_http, idp):
     issuer = trust_by_uri(admin_http, idp)
     idp.up = False
     assert_401(me(admin_http, issuer.token("someone")), "keys_unavailable")
+
+
+def test_unknown_client_and_wrong_secret_get_the_same_answer(app):
+    from gateway.auth.signing import create_client
+
+    with app.app_context():
+        db = app.extensions["gateway.db"].sessionmaker()
+        creds = create_client(db, "probe", "read")
+        db.close()
+    http = app.test_client()
+    answers = []
+    for client_id, secret in (("cli_unknown", "x"), (creds["client_id"], "wrong")):
+        for how in ("post", "basic"):
+            if how == "post":
+                r = http.post("/oauth/token", data={"grant_type": "client_credentials",
+                                                    "client_id": client_id, "client_secret": secret})
+            else:
+                r = http.post("/oauth/token", data={"grant_type": "client_credentials"},
+                              auth=(client_id, secret))
+            answers.append((r.status_code, r.get_json()["error"], r.get_json()["message"],
+                            "WWW-Authenticate" in r.headers))
+    assert set(answers) == {(401, "invalid_client", "Client authentication failed.", True)}
+
+
+def test_expired_key_cache_is_served_while_the_idp_is_down(idp):
+    from gateway.auth.jwks import JWKSCache
+
+    idp.keys = [RSAKey.generate_key(2048, parameters={"kid": "k1"})]
+    cache = JWKSCache(ttl=0, refetch_interval=30)
+    assert [k.kid for k in cache.get(idp.jwks_uri).keys] == ["k1"]
+    idp.up = False
+    assert [k.kid for k in cache.get(idp.jwks_uri).keys] == ["k1"]  # stale, not a lock-out
+    assert idp.hits == 2  # it did try the IdP again

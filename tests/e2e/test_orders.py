@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pytest
 
 from tests.conftest import Http, TestIssuer, build_app, make_world, service_token
@@ -129,3 +132,74 @@ def test_every_order_decision_is_audited(frozen):
     assert placed_data["route"] == "billing_center"
     assert placed_data["total_due"] == placed.get_json()["total_due"]
     assert placed_data["items"][0]["changes"] == ["plan_upgrade"]
+
+
+def _order_body(w):
+    return {"items": [{"subscription_id": w.subscription_id, "plan": "business"}]}
+
+
+def _card(w):
+    w.billing.put(f"/api/v1/accounts/{w.account_id}/payment-method", json={
+        "token": "pm_1", "brand": "visa", "last4": "4242", "exp_month": 1, "exp_year": 2099})
+
+
+def test_a_claim_whose_request_died_is_released_after_its_lease(sqlite_url, tmp_path):
+    from sqlalchemy import update
+
+    from gateway.orders.models import IdempotencyRecord
+    from tenants.db import utcnow
+
+    app = build_app(sqlite_url, tmp_path, IDEMPOTENCY_LEASE_SECONDS=30)
+    admin = Http(app.test_client(), service_token(app))
+    w = make_world(admin, TestIssuer.new(), "lease", country="US", currency="USD")
+    _card(w)
+    with app.app_context():  # a request that claimed "k" and died before answering
+        db = app.extensions["gateway.db"].sessionmaker()
+        db.add(IdempotencyRecord(scope=f"contact:billing@lease@{w.issuer.url}|{w.account_id}",
+                                 key="k", request_hash=hashlib.sha256(json.dumps(
+                                     _order_body(w), sort_keys=True).encode()).hexdigest()))
+        db.commit()
+    r = w.billing.post(f"/api/v1/accounts/{w.account_id}/orders", json=_order_body(w),
+                       headers={"Idempotency-Key": "k"})
+    assert r.status_code == 409 and r.get_json()["error"] == "idempotency_key_in_use"
+    with app.app_context():
+        from datetime import timedelta
+
+        db.execute(update(IdempotencyRecord).values(created_at=utcnow() - timedelta(seconds=31)))
+        db.commit()
+        db.close()
+    r = w.billing.post(f"/api/v1/accounts/{w.account_id}/orders", json=_order_body(w),
+                       headers={"Idempotency-Key": "k"})
+    assert r.status_code == 201, r.get_json()
+
+
+def test_an_order_stuck_in_processing_is_sent_again(sqlite_url, tmp_path):
+    from sqlalchemy import update
+
+    from adapters.models import OutboxMessage
+    from gateway.orders.jobs import requeue_stuck_orders, tick
+    from gateway.orders.models import Order
+
+    app = build_app(sqlite_url, tmp_path, STUCK_ORDER_SECONDS=60, TICK_SECONDS=3600)
+    admin = Http(app.test_client(), service_token(app))
+    w = make_world(admin, TestIssuer.new(), "stuck", country="US", currency="USD")
+    _card(w)
+    with app.app_context():  # the process died after the relay sent the job, before it ran
+        app.extensions["gateway.queue"].enqueue = lambda *a, **k: None
+        r = w.billing.post(f"/api/v1/accounts/{w.account_id}/orders", json=_order_body(w),
+                           headers={"Idempotency-Key": "s"})
+        order_id = r.get_json()["id"]
+        assert requeue_stuck_orders() == 0  # not stuck yet
+        db = app.extensions["gateway.db"].sessionmaker()
+        from datetime import timedelta
+
+        from tenants.db import utcnow
+
+        db.execute(update(Order).values(updated_at=utcnow() - timedelta(seconds=61)))
+        db.commit()
+        del app.extensions["gateway.queue"].enqueue  # the queue works again
+        tick()
+        app.extensions["gateway.queue"].wait_idle()
+        assert db.get(Order, order_id, populate_existing=True).status == "completed"
+        assert db.query(OutboxMessage).filter(OutboxMessage.dispatched_at.is_(None)).count() == 0
+        db.close()
