@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from flask.json.provider import DefaultJSONProvider
@@ -10,7 +10,7 @@ from flask.json.provider import DefaultJSONProvider
 
 def _default(o):
     if isinstance(o, datetime):
-        return o.replace(microsecond=o.microsecond).isoformat() + ("Z" if o.tzinfo is None else "")
+        return o.replace(tzinfo=o.tzinfo or UTC).isoformat().replace("+00:00", "Z")
     if isinstance(o, date):
         return o.isoformat()
     if isinstance(o, Decimal):

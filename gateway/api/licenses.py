@@ -6,7 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields
 
-from gateway.api.schemas import Strict
+from gateway.api.schemas import Strict, Timestamp
 from gateway.database import session
 from gateway.services import licenses
 
@@ -20,12 +20,12 @@ class AssignInSchema(Strict):
 class AssignmentSchema(Strict):
     subscription_id = fields.String()
     user_id = fields.String()
-    assigned_at = fields.DateTime()
+    assigned_at = Timestamp()
 
 
 class HolderSchema(Strict):
     user_id = fields.String()
-    assigned_at = fields.DateTime()
+    assigned_at = Timestamp()
 
 
 class LicensesSchema(Strict):

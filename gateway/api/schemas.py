@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date
 from decimal import Decimal
 
 import marshmallow as ma
@@ -49,6 +49,15 @@ class Amount(fields.Decimal):
         if number.as_tuple().exponent < -AMOUNT_PLACES:
             raise ma.ValidationError(f"At most {AMOUNT_PLACES} decimal places.")
         return number
+
+
+class Timestamp(fields.DateTime):
+    """ISO 8601 in UTC with a Z: the database keeps naive UTC datetimes."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
 
 
 class Strict(ma.Schema):
@@ -162,7 +171,7 @@ class TenantSchema(Strict):
     slug = fields.String()
     issuers = fields.List(fields.Nested(IssuerOutSchema))
     policy = fields.Dict()
-    created_at = fields.DateTime()
+    created_at = Timestamp()
 
 
 # -- accounts, contacts, users ---------------------------------------------------------------
@@ -200,7 +209,7 @@ class AccountSchema(Strict):
     payment_method = fields.Dict(allow_none=True)
     segment = fields.String()
     segment_reasons = fields.List(fields.String())
-    created_at = fields.DateTime()
+    created_at = Timestamp()
 
 
 class ContactInSchema(Strict):
@@ -233,7 +242,7 @@ class UserSchema(Strict):
     account_id = fields.String()
     name = fields.String()
     email = fields.String()
-    created_at = fields.DateTime()
+    created_at = Timestamp()
 
 
 class SubscriptionInSchema(Strict):
