@@ -6,7 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from gateway.api.billing_schemas import AnySchema
+from gateway.api.billing_schemas import CaseSchema
 from gateway.api.schemas import Strict
 from gateway.database import session
 from gateway.services import people_queue
@@ -26,7 +26,7 @@ class ResolveIn(Strict):
 @blp.route("/advisor/cases")
 class Cases(MethodView):
     @blp.arguments(CasesQuery, location="query")
-    @blp.response(200, AnySchema(many=True))
+    @blp.response(200, CaseSchema(many=True))
     def get(self, args):
         """Cases of the advisor's own accounts and pool, oldest due first."""
         return people_queue.list_cases(session(), args.get("status"))
@@ -34,7 +34,7 @@ class Cases(MethodView):
 
 @blp.route("/advisor/cases/<case_id>/claim")
 class Claim(MethodView):
-    @blp.response(200, AnySchema)
+    @blp.response(200, CaseSchema)
     def post(self, case_id):
         """Take a case for a limited lease."""
         return people_queue.claim(session(), case_id)
@@ -43,7 +43,7 @@ class Claim(MethodView):
 @blp.route("/advisor/cases/<case_id>/resolve")
 class Resolve(MethodView):
     @blp.arguments(ResolveIn)
-    @blp.response(200, AnySchema)
+    @blp.response(200, CaseSchema)
     def post(self, data, case_id):
         """Approve (apply the order) or reject it with a note."""
         return people_queue.resolve(session(), case_id, data["decision"], data.get("note"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate, validates_schema
 
-from gateway.api.schemas import Count, Period, Strict
+from gateway.api.schemas import Count, Period, Strict, Timestamp
 
 
 class ChangeSchema(Strict):
@@ -40,15 +40,155 @@ class OrderInSchema(Strict):
             raise ma.ValidationError("Give either items or \"cart\": true.", "items")
 
 
-class AnySchema(ma.Schema):
-    """Response bodies built by the use cases (documented in api.md)."""
+# -- answers (api.md, "Modifying a subscription") -------------------------------------------
+class RouteSchema(Strict):
+    destination = fields.String()
+    reason = fields.String()
 
-    class Meta:
-        unknown = ma.INCLUDE
 
-    @ma.post_dump(pass_original=True)
-    def _keep(self, data, original, **kwargs):
-        return original
+class LineSchema(Strict):
+    type = fields.String(metadata={"description": "credit_unused | charge"})
+    amount = fields.String()
+    description = fields.String()
+
+
+class TaxSchema(Strict):
+    treatment = fields.String(metadata={"description": "standard | reverse_charge | not_applicable"})
+    country = fields.String()
+    rate = fields.String()
+    amount = fields.String()
+    rates_as_of = fields.String()
+
+
+class RequirementSchema(Strict):
+    type = fields.String(metadata={"description": "payment_method | vat_number"})
+    status = fields.String(metadata={"description": "outstanding | satisfied"})
+
+
+class TermsSchema(Strict):
+    plan = fields.String()
+    licenses = fields.Integer()
+    billing_period = fields.String()
+    period_start = fields.Date()
+    period_end = fields.Date()
+    recurring_amount = fields.String(metadata={"description": "monthly equivalent"})
+
+
+class TotalsSchema(Strict):
+    currency = fields.String()
+    net = fields.String()
+    balance_applied = fields.String()
+    credit_added = fields.String()
+    tax = fields.Nested(TaxSchema)
+    total_due = fields.String()
+
+
+class QuoteSchema(TotalsSchema):
+    subscription_id = fields.String(allow_none=True)
+    product = fields.String()
+    changes = fields.List(fields.String())
+    current = fields.Nested(TermsSchema, allow_none=True)
+    proposed = fields.Nested(TermsSchema)
+    rate_increase = fields.Boolean()
+    lines = fields.List(fields.Nested(LineSchema))
+    requirements = fields.List(fields.Nested(RequirementSchema))
+    route = fields.Nested(RouteSchema)
+    next_action = fields.String()
+
+
+class CartItemSchema(Strict):
+    id = fields.String()
+    account_id = fields.String()
+    subscription_id = fields.String(allow_none=True)
+    product = fields.String(allow_none=True)
+    plan = fields.String(allow_none=True)
+    licenses = fields.Integer(allow_none=True)
+    billing_period = fields.String(allow_none=True)
+    changes = fields.List(fields.String())
+    lines = fields.List(fields.Nested(LineSchema))
+    route = fields.Nested(RouteSchema)
+
+
+class CartTotalsSchema(TotalsSchema):
+    rate_increase = fields.Boolean()
+    requirements = fields.List(fields.Nested(RequirementSchema))
+    route = fields.Nested(RouteSchema)
+    next_action = fields.String()
+
+
+class CartSchema(Strict):
+    items = fields.List(fields.Nested(CartItemSchema))
+    quote = fields.Nested(CartTotalsSchema, allow_none=True)
+
+
+class OrderItemOutSchema(Strict):
+    subscription_id = fields.String(allow_none=True)
+    product = fields.String()
+    plan = fields.String()
+    licenses = fields.Integer()
+    billing_period = fields.String()
+    changes = fields.List(fields.String())
+    route = fields.Nested(RouteSchema)
+    status = fields.String()
+    credit = fields.String()
+    charge = fields.String()
+    period_start = fields.Date()
+    period_end = fields.Date()
+
+
+class LicenseAssignmentSchema(Strict):
+    subscription_id = fields.String()
+    unassigned = fields.Integer()
+    assign_url = fields.String()
+
+
+class OrderSchema(TotalsSchema):
+    id = fields.String()
+    account_id = fields.String()
+    status = fields.String(metadata={"description": "processing | awaiting_advisor | awaiting_acceptance"
+                                                    " | completed | rejected"})
+    route = fields.Nested(RouteSchema)
+    items = fields.List(fields.Nested(OrderItemOutSchema))
+    note = fields.String()
+    license_assignment = fields.List(fields.Nested(LicenseAssignmentSchema))
+    created_at = Timestamp()
+    completed_at = Timestamp(allow_none=True)
+
+
+class PortalQuoteSchema(Strict):
+    id = fields.String()
+    order_id = fields.String()
+    account_id = fields.String()
+    status = fields.String(metadata={"description": "open | accepted | rejected"})
+    items = fields.List(fields.Dict())
+    total_due = fields.String()
+    currency = fields.String()
+    expires_at = Timestamp()
+    created_at = Timestamp()
+
+
+class CaseSchema(Strict):
+    id = fields.String()
+    tenant_id = fields.String()
+    account_id = fields.String()
+    order_id = fields.String(allow_none=True)
+    reason = fields.String()
+    status = fields.String(metadata={"description": "open | claimed | resolved"})
+    assigned_advisor_id = fields.String(allow_none=True)
+    pool = fields.String()
+    claimed_by = fields.String(allow_none=True)
+    claim_expires_at = Timestamp(allow_none=True)
+    due_at = Timestamp()
+    decision = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+
+
+class EventSchema(Strict):
+    id = fields.String()
+    type = fields.String()
+    tenant_id = fields.String()
+    created_at = Timestamp()
+    data = fields.Dict()
 
 
 class EventsQuerySchema(Strict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from gateway.api.billing_schemas import AnySchema, EventsQuerySchema
+from gateway.api.billing_schemas import EventSchema, EventsQuerySchema
 from gateway.database import session
 from gateway.services import events
 
@@ -15,7 +15,7 @@ blp = Blueprint("events", __name__, description="Events")
 @blp.route("/events")
 class Events(MethodView):
     @blp.arguments(EventsQuerySchema, location="query")
-    @blp.response(200, AnySchema(many=True))
+    @blp.response(200, EventSchema(many=True))
     def get(self, args):
         """Events after a given id, in order."""
         return events.feed(session(), args.get("after"), args["limit"])

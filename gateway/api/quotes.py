@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from gateway.api.billing_schemas import AnySchema, ChangeSchema, ItemSchema
+from gateway.api.billing_schemas import CartItemSchema, CartSchema, ChangeSchema, ItemSchema, QuoteSchema
 from gateway.database import session
 from gateway.services import cart, quotes
 
@@ -15,7 +15,7 @@ blp = Blueprint("quotes", __name__, description="Quotes and the cart")
 @blp.route("/subscriptions/<subscription_id>/quotes")
 class Quotes(MethodView):
     @blp.arguments(ChangeSchema)
-    @blp.response(200, AnySchema)
+    @blp.response(200, QuoteSchema)
     def post(self, data, subscription_id):
         """Price a change to a subscription."""
         return quotes.quote(session(), subscription_id, data)
@@ -23,7 +23,7 @@ class Quotes(MethodView):
 
 @blp.route("/accounts/<account_id>/cart")
 class Cart(MethodView):
-    @blp.response(200, AnySchema)
+    @blp.response(200, CartSchema)
     def get(self, account_id):
         """The cart's items and order-level totals."""
         return cart.read(session(), account_id)
@@ -32,7 +32,7 @@ class Cart(MethodView):
 @blp.route("/accounts/<account_id>/cart/items")
 class CartItems(MethodView):
     @blp.arguments(ItemSchema)
-    @blp.response(201, AnySchema)
+    @blp.response(201, CartItemSchema)
     def post(self, data, account_id):
         """Add a change (or a new subscription) to the cart."""
         return cart.add(session(), account_id, data)
@@ -41,7 +41,7 @@ class CartItems(MethodView):
 @blp.route("/accounts/<account_id>/cart/items/<item_id>")
 class CartItem(MethodView):
     @blp.arguments(ChangeSchema)
-    @blp.response(200, AnySchema)
+    @blp.response(200, CartItemSchema)
     def patch(self, data, account_id, item_id):
         """Edit a cart item."""
         return cart.edit(session(), account_id, item_id, data)

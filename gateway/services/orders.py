@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
@@ -25,7 +26,16 @@ STATUS_BY_ROUTE = {"billing_center": "processing", "corporate_portal": "awaiting
                    "advisor_queue": "awaiting_advisor"}
 
 
-def place(db, account_id: str, body: dict, key: str | None) -> tuple[dict, int]:
+@dataclass(frozen=True)
+class Placed:
+    """A new order's answer, or the stored first answer of a replayed key (already JSON)."""
+
+    body: dict
+    status: int = 201
+    replay: bool = False
+
+
+def place(db, account_id: str, body: dict, key: str | None) -> Placed:
     account = load_account(db, account_id, "bill")
     if not key:
         raise GatewayError(400, "idempotency_key_required", "Send an Idempotency-Key header.")
@@ -54,7 +64,7 @@ def place(db, account_id: str, body: dict, key: str | None) -> tuple[dict, int]:
     db.commit()
     relay_outbox()
     metrics.count_order("placed")
-    return answer, 201
+    return Placed(answer)
 
 
 def _claim_key(db, scope: str, key: str, digest: str):
@@ -84,7 +94,7 @@ def _claim_key(db, scope: str, key: str, digest: str):
     if record.response_status is None:
         raise GatewayError(409, "idempotency_key_in_use",
                            "A request with this Idempotency-Key is still being processed.")
-    return record.response_body, record.response_status
+    return Placed(record.response_body, record.response_status, replay=True)
 
 
 def _place(db, account, body: dict, key: str) -> dict:
