@@ -9,12 +9,17 @@ from __future__ import annotations
 from adapters.models import LedgerEntry
 
 
+def record_once(db, order_id: str, system: str) -> dict:
+    """The embedded systems' book: one row per order, so a retried apply changes nothing."""
+    if db.get(LedgerEntry, order_id) is None:
+        db.add(LedgerEntry(order_id=order_id, system=system))
+        db.flush()
+        return {"status": "applied"}
+    return {"status": "already_applied"}
+
+
 class EmbeddedBillingCenter:
-    system = "embedded"
+    system = "billing_center"
 
     def apply(self, change: dict, db) -> dict:
-        if db.get(LedgerEntry, change["order_id"]) is None:
-            db.add(LedgerEntry(order_id=change["order_id"], system=self.system))
-            db.flush()
-            return {"status": "applied"}
-        return {"status": "already_applied"}
+        return record_once(db, change["order_id"], self.system)

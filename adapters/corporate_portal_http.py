@@ -18,11 +18,13 @@ from adapters.errors import PermanentAdapterError
 from adapters.http_client import ServiceClient, client_from_config
 
 QUOTES_PATH = "/v1/quotes"
+PURCHASE_ORDERS_PATH = "/v1/purchase-orders"
 QUOTE_STATUSES = frozenset({"open", "accepted", "rejected"})
 
 
 class HttpCorporatePortal:
     system = "corporate_portal"
+    remote = True  # quotes are sent from the outbox and their outcome polled
 
     def __init__(self, client: ServiceClient) -> None:
         self.client = client
@@ -35,6 +37,10 @@ class HttpCorporatePortal:
         """POST the quote; returns {"id": ..., "status": "open"} (the same answer on a replay)."""
         answer = self.client.post(QUOTES_PATH, quote, idempotency_key=quote["idempotency_key"])
         return self._checked(answer, f"quote for order {quote.get('order_id')}")
+
+    def apply(self, change: dict, db=None) -> dict:
+        """An enterprise change an advisor approved, kept in the portal as a purchase order."""
+        return self.client.post(PURCHASE_ORDERS_PATH, change, idempotency_key=change["idempotency_key"])
 
     def quote_status(self, quote_id: str) -> dict:
         """GET the quote; returns {"id", "status": "open"|"accepted"|"rejected", "note"?}."""

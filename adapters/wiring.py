@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from adapters.billing_center import EmbeddedBillingCenter
+from adapters.corporate_portal import EmbeddedCorporatePortal
 from adapters.jobs import InProcessQueue, RQQueue
 
 
@@ -39,9 +40,8 @@ def _billing_center(cfg):
 
 
 def _portal(cfg):
-    """None: the embedded portal (quotes answered through /portal-quotes)."""
     if cfg.get("CORPORATE_PORTAL_URL"):
         from adapters.corporate_portal_http import HttpCorporatePortal
 
         return HttpCorporatePortal.from_config(cfg)
-    return None
+    return EmbeddedCorporatePortal()

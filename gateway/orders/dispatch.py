@@ -32,7 +32,7 @@ def on_placed(db, order) -> None:
                     "changes": i.changes} for i in order.items],
             total_due=order.total_due, currency=order.currency,
             expires_at=utcnow() + QUOTE_VALIDITY))
-        if current_app.extensions.get("gateway.corporate_portal") is not None:
+        if current_app.extensions["gateway.corporate_portal"].remote:
             outbox.add(db, SEND_QUOTE, args=[order.id], job_id=f"quote-{order.id}", on_failure=FAILED)
     else:
         open_case(db, order, order.route_reason)

@@ -42,10 +42,13 @@ def order_failed(order_id: str) -> None:
     db.commit()
 
 
-def apply(db, order: Order) -> None:
-    """Every item or none: the subscriptions take the new terms, the balance moves."""
-    center = current_app.extensions["gateway.billing_center"]
-    center.apply(change_payload(order), db=db)
+def apply(db, order: Order, *, through_adapter: bool = True) -> None:
+    """Every item or none: the subscriptions take the new terms, the balance moves. The change
+    goes through the adapter of the account's segment: the billing center for self-serve
+    accounts, the corporate portal (as a purchase order) for enterprise ones."""
+    if through_adapter:
+        adapter = "gateway.corporate_portal" if order.segment == "enterprise" else "gateway.billing_center"
+        current_app.extensions[adapter].apply(change_payload(order), db=db)
     account = db.get(Account, order.account_id, with_for_update=True, populate_existing=True)
     for item in order.items:
         sub = _target(db, order, item)
@@ -151,8 +154,8 @@ def poll_portal_quotes(limit: int = 100) -> int:
     from adapters.models import PortalQuote
     from gateway.services.people_queue import reject
 
-    portal = current_app.extensions.get("gateway.corporate_portal")
-    if portal is None:
+    portal = current_app.extensions["gateway.corporate_portal"]
+    if not portal.remote:
         return 0
     db = session()
     open_ids = db.scalars(select(PortalQuote.id).where(
@@ -167,7 +170,7 @@ def poll_portal_quotes(limit: int = 100) -> int:
         order = db.get(Order, quote.order_id, with_for_update=True)
         quote.status = answer["status"]
         if answer["status"] == "accepted":
-            apply(db, order)
+            apply(db, order, through_adapter=False)  # accepted in the portal: it has it already
         else:
             reject(db, order, answer.get("note") or "Rejected in the corporate billing portal.")
         db.commit()

@@ -37,6 +37,8 @@ class Order(Base):
     status: Mapped[str] = mapped_column(String(30))
     route_destination: Mapped[str] = mapped_column(String(30))
     route_reason: Mapped[str] = mapped_column(String(500))
+    # The account's segment when placed: it picks the adapter that applies the order.
+    segment: Mapped[str | None] = mapped_column(String(20))
     currency: Mapped[str] = mapped_column(String(3))
     net: Mapped[Decimal] = mapped_column(Money)
     balance_applied: Mapped[Decimal] = mapped_column(Money)

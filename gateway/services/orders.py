@@ -152,7 +152,8 @@ def _write(db, priced, key: str) -> Order:
     order = Order(
         tenant_id=account.tenant_id, account_id=account.id, status=status,
         route_destination=priced.route.destination, route_reason=priced.route.reason,
-        currency=cur, net=t.net, balance_applied=t.balance_applied, credit_added=t.credit_added,
+        segment=priced.segment, currency=cur, net=t.net, balance_applied=t.balance_applied,
+        credit_added=t.credit_added,
         tax_treatment=priced.tax.treatment, tax_country=priced.tax.country,
         tax_rate=priced.tax.rate, tax_amount=t.tax, total_due=t.total_due,
         rates_as_of=RATES_AS_OF, today=clock.today(), placed_by=principal().label,

@@ -180,3 +180,33 @@ def test_an_expired_claim_frees_the_case(sqlite_url, tmp_path):
     assert taken.status_code == 200
     assert (taken.get_json()["claimed_by"], taken.get_json()["status"]) == (bob_id, "claimed")
     app.extensions["gateway.db"].dispose()
+
+
+def _ledger(app):
+    from sqlalchemy import select
+
+    from adapters.models import LedgerEntry
+
+    with app.app_context():
+        db = app.extensions["gateway.db"].sessionmaker()
+        rows = {r.order_id: r.system for r in db.scalars(select(LedgerEntry))}
+        db.close()
+    return rows
+
+
+def test_approval_applies_through_the_adapter_of_the_accounts_segment(app, admin_http):
+    staff = TestIssuer.new("seg")
+    _, ada = _advisor(admin_http, staff, "ada")
+    solo = make_world(admin_http, TestIssuer.new(), "segsolo", country="US", currency="USD",
+                      start="2026-01-01")
+    corp = make_world(admin_http, TestIssuer.new(), "segcorp", country="US", currency="USD",
+                      channel="corporate", terms="invoice", plan="business", start="2026-01-01")
+    down = _order(solo.billing, solo.account_id, {"subscription_id": solo.subscription_id,
+                                                  "plan": "lite"}, "d")
+    switch = _order(corp.billing, corp.account_id, {"subscription_id": corp.subscription_id,
+                                                    "billing_period": "annual"}, "s")
+    for order in (down, switch):
+        case = next(c for c in ada.get("/api/v1/advisor/cases").get_json() if c["order_id"] == order["id"])
+        r = ada.post(f"/api/v1/advisor/cases/{case['id']}/resolve", json={"decision": "approve"})
+        assert r.status_code == 200, r.get_json()
+    assert _ledger(app) == {down["id"]: "billing_center", switch["id"]: "corporate_portal"}

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs
 
 TOKEN_PATH = "/oauth/token"
 CHANGES_PATH = "/v1/subscription-changes"
+PURCHASE_ORDERS_PATH = "/v1/purchase-orders"
 QUOTES_PATH = "/v1/quotes"
 CHANGE_FIELDS = ("order_id", "idempotency_key", "account_id", "tenant_id", "currency", "items",
                  "balance_applied", "credit_added", "total_due")
@@ -212,7 +213,7 @@ class FakeExternal:
             return permanent, {"error": "injected permanent failure"}
         if fault is not None and not fault.after_apply:
             time.sleep(fault.delay)
-        if method == "POST" and path in (CHANGES_PATH, QUOTES_PATH):
+        if method == "POST" and path in (CHANGES_PATH, QUOTES_PATH, PURCHASE_ORDERS_PATH):
             result = self._apply_once(path, headers.get("idempotency-key"), body)
         elif method == "GET" and (match := re.fullmatch(QUOTES_PATH + r"/([^/]+)", path)):
             with self._lock:
@@ -234,7 +235,7 @@ class FakeExternal:
                 if done.fingerprint != fingerprint:
                     return 422, {"error": "Idempotency-Key reused with a different request"}
                 return done.status, done.answer
-            status, answer = (self._apply_change if path == CHANGES_PATH else self._create_quote)(body)
+            status, answer = (self._create_quote if path == QUOTES_PATH else self._apply_change)(body)
             if status < 300:  # a rejected request applied nothing, so it is not remembered
                 self._applied[(path, key)] = _Applied(fingerprint, status, answer, body["order_id"])
             return status, answer

@@ -63,3 +63,23 @@ def test_portal_decision_moves_the_order_on(corp, portal, decision, status):
     else:
         assert w.billing.get(f"/api/v1/subscriptions/{w.subscription_id}").get_json()["licenses"] == 12
     assert _poll(app) == 0  # decided quotes are not read again
+
+
+def test_an_approved_enterprise_change_becomes_a_purchase_order_once(corp, portal):
+    app, w = corp
+    admin = Http(app.test_client(), service_token(app))
+    staff = TestIssuer.new("po")
+    admin.post("/api/v1/staff-issuers", json=staff.spec())
+    admin.post("/api/v1/advisors", json={"issuer": staff.url, "subject": "ada", "name": "Ada",
+                                         "email": "ada@vendor.example"})
+    ada = admin.as_(staff.token("ada"))
+    r = w.billing.post(f"/api/v1/accounts/{w.account_id}/orders",
+                       json={"items": [{"subscription_id": w.subscription_id, "billing_period": "annual"}]},
+                       headers={"Idempotency-Key": "po"})
+    order_id = r.get_json()["id"]
+    assert r.get_json()["route"]["destination"] == "advisor_queue"
+    case = next(c for c in ada.get("/api/v1/advisor/cases").get_json() if c["order_id"] == order_id)
+    assert ada.post(f"/api/v1/advisor/cases/{case['id']}/resolve",
+                    json={"decision": "approve"}).status_code == 200
+    assert w.billing.get(f"/api/v1/orders/{order_id}").get_json()["status"] == "completed"
+    assert portal.applied_for_order(order_id, path="/v1/purchase-orders") == 1
