@@ -17,10 +17,12 @@ from gateway.access import load_account, principal
 from gateway.errors import GatewayError, not_found
 from gateway.orders.models import OPEN_STATUSES, CartItem, IdempotencyRecord, Order, OrderItem
 from gateway.services import cart, events, pricing
+from gateway.services.licenses import assigned_count
 from gateway.services.views import money
 from routing.requirements import outstanding
 from routing.vat import RATES_AS_OF
 from tenants.db import utcnow
+from tenants.models import Subscription
 
 STATUS_BY_ROUTE = {"billing_center": "processing", "corporate_portal": "awaiting_acceptance",
                    "advisor_queue": "awaiting_advisor"}
@@ -126,7 +128,7 @@ def _place(db, account, body: dict, key: str) -> dict:
     if body.get("cart"):
         db.execute(delete(CartItem).where(CartItem.account_id == account.id))
     db.flush()
-    return view(order)
+    return view(db, order)
 
 
 def _refuse_duplicates(specs: list[dict]) -> None:
@@ -197,7 +199,7 @@ def relay_outbox() -> None:
 
 
 # -- reading ---------------------------------------------------------------------------------
-def view(order: Order) -> dict:
+def view(db, order: Order) -> dict:
     cur = order.currency
     body = {
         "id": order.id, "account_id": order.account_id, "status": order.status,
@@ -223,16 +225,11 @@ def view(order: Order) -> dict:
     if order.status == "completed":
         grown = [i for i in order.items if i.licenses > i.licenses_before]
         if grown:
-            body["license_assignment"] = _license_assignment(grown)
+            body["license_assignment"] = _license_assignment(db, grown)
     return body
 
 
-def _license_assignment(items) -> list[dict]:
-    from gateway.database import session
-    from gateway.services.licenses import assigned_count
-    from tenants.models import Subscription
-
-    db = session()
+def _license_assignment(db, items) -> list[dict]:
     out = []
     for i in items:
         sub_id = i.subscription_id
@@ -251,11 +248,11 @@ def read(db, order_id: str) -> dict:
     if order is None or (p.kind != "service" and order.account_id not in p.memberships):
         raise not_found("order")
     load_account(db, order.account_id)
-    return view(order)
+    return view(db, order)
 
 
 def list_for_account(db, account_id: str) -> list[dict]:
     account = load_account(db, account_id)
     rows = db.scalars(select(Order).where(Order.account_id == account.id)
                       .order_by(Order.created_at.desc(), Order.id))
-    return [view(o) for o in rows]
+    return [view(db, o) for o in rows]

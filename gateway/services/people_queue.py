@@ -7,6 +7,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import or_, select
 
+from adapters.errors import AdapterError
 from adapters.models import AdvisorCase, PortalQuote
 from gateway.access import load_account, principal, require_advisor
 from gateway.errors import GatewayError, not_found
@@ -52,6 +53,17 @@ def decide_quote(db, quote_id: str, accept: bool) -> dict:
     if accept:
         jobs.notify_completed(db, order)
     return quote_view(q)
+
+
+def _apply_or_refuse(db, order: Order) -> None:
+    try:
+        jobs.apply(db, order)
+    except AdapterError as exc:
+        # The outside system is down or refused: nothing changes, the case stays with the advisor.
+        db.rollback()
+        raise GatewayError(503 if exc.retryable else 502, "adapter_unavailable",
+                           f"The {exc.system or 'billing system'} did not apply the change: {exc}. "
+                           "Nothing was changed; try again later.") from exc
 
 
 def reject(db, order: Order, note: str) -> None:
@@ -122,7 +134,7 @@ def resolve(db, case_id: str, decision: str, note: str | None) -> dict:
     order = db.get(Order, case.order_id, with_for_update=True) if case.order_id else None
     if order is not None and order.status == "awaiting_advisor":
         if decision == "approve":
-            jobs.apply(db, order)
+            _apply_or_refuse(db, order)
         else:
             reject(db, order, note or "Rejected by your account advisor.")
     case.status, case.decision, case.note = "resolved", decision, note

@@ -56,3 +56,24 @@ def test_outage_that_outlasts_retries_opens_an_advisor_case(sqlite_url, tmp_path
     opened = [e for e in events if e["type"] == "advisor_case.opened"]
     assert opened and opened[0]["data"]["order_id"] == order_id
     assert opened[0]["data"]["reason"].startswith("adapter_failed")
+
+
+def test_approving_while_the_billing_center_is_still_down_changes_nothing(sqlite_url, tmp_path, external):
+    app, admin, w = _world(sqlite_url, tmp_path, external)
+    staff = TestIssuer.new("ops")
+    admin.post("/api/v1/staff-issuers", json=staff.spec())
+    admin.post("/api/v1/advisors", json={"issuer": staff.url, "subject": "ada", "name": "Ada",
+                                         "email": "ada@vendor.example"})
+    ada = admin.as_(staff.token("ada"))
+    external.stop()
+    order_id = _place(w, "o3")
+    assert app.extensions["gateway.queue"].wait_idle(30)
+    case = next(c for c in ada.get("/api/v1/advisor/cases").get_json() if c["order_id"] == order_id)
+    r = ada.post(f"/api/v1/advisor/cases/{case['id']}/resolve", json={"decision": "approve"})
+    assert r.status_code == 503 and r.get_json()["error"] == "adapter_unavailable"
+    assert w.billing.get(f"/api/v1/orders/{order_id}").get_json()["status"] == "awaiting_advisor"
+    external.start()
+    r = ada.post(f"/api/v1/advisor/cases/{case['id']}/resolve", json={"decision": "approve"})
+    assert r.status_code == 200, r.get_json()
+    assert w.billing.get(f"/api/v1/orders/{order_id}").get_json()["status"] == "completed"
+    assert external.applied_for_order(order_id) == 1
