@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tenants.models import Product
+from sqlalchemy.orm import joinedload
+
+from tenants.models import Plan, Product
 
 
 class Catalog:
@@ -20,7 +22,8 @@ class Catalog:
 
     @classmethod
     def load(cls, db, code: str) -> Catalog:
-        return cls(db.get(Product, code))
+        # The product, its plans and their prices in one round trip instead of three.
+        return cls(db.get(Product, code, options=[joinedload(Product.plans).joinedload(Plan.prices)]))
 
     def price(self, plan: str, currency: str, billing_period: str) -> Decimal | None:
         return self._prices.get((plan, currency, billing_period))

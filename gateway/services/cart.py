@@ -53,7 +53,6 @@ def read(db, account_id: str) -> dict:
 
 def add(db, account_id: str, data: dict) -> dict:
     account = load_account(db, account_id, "bill")
-    _check_form(data)
     if data.get("subscription_id") and db.scalar(select(CartItem.id).where(
             CartItem.account_id == account.id, CartItem.subscription_id == data["subscription_id"])):
         raise GatewayError(409, "already_in_cart", "That subscription already has an item in the cart; "
@@ -92,13 +91,3 @@ def _priced(db, account, item_spec: dict) -> pricing.PricedItem:
     # Priced as an order of one, so that the item carries its route.
     return pricing.price(db, account, [item_spec]).items[0]
 
-
-def _check_form(data: dict) -> None:
-    if not data.get("subscription_id"):
-        missing = [k for k in ("product", "plan", "licenses", "billing_period") if data.get(k) is None]
-        if missing:
-            raise GatewayError(422, "validation_error", "A new subscription names product, plan, "
-                               "licenses and billing_period.", errors={k: ["required"] for k in missing})
-    elif data.get("product"):
-        raise GatewayError(422, "validation_error", "Name a subscription or a product, not both.",
-                           errors={"product": ["not allowed with subscription_id"]})

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload, lazyload
+from sqlalchemy.orm import lazyload
 
 from gateway import clock
 from gateway.errors import GatewayError, not_found
@@ -25,7 +25,7 @@ from routing.pricing import ItemPrice, OrderTotals, price_item, price_order
 from routing.requirements import Requirement, outstanding, requirements
 from routing.vat import RATES_AS_OF, TaxTreatment, tax_treatment
 from tenants.catalog import Catalog
-from tenants.models import Account, Plan, Product, Subscription, Tenant
+from tenants.models import Account, Subscription, Tenant
 from tenants.vat_numbers import is_valid as vat_number_is_valid
 
 REFUSAL_STATUS = {"subscription_expired": 409, "subscription_canceled": 409}
@@ -64,18 +64,13 @@ def price_unavailable(plan, period, currency) -> GatewayError:
                         f"The catalog has no {currency} price for plan {plan!r} billed {period}.")
 
 
-def load_catalog(db, product: str) -> Catalog:
-    # The product, its plans and their prices in one round trip instead of three.
-    return Catalog(db.get(Product, product, options=[joinedload(Product.plans).joinedload(Plan.prices)]))
-
-
 def price_spec(db, account: Account, spec: dict, *, lock: bool = False) -> PricedItem:
     today = clock.today()
     if spec.get("subscription_id"):
         sub = db.get(Subscription, spec["subscription_id"], with_for_update=lock)
         if sub is None or sub.account_id != account.id:
             raise not_found("subscription")
-        catalog = load_catalog(db, sub.product)
+        catalog = Catalog.load(db, sub.product)
         current = Terms(sub.plan, sub.licenses, sub.billing_period)
         try:
             proposed, kinds = assess_change(
@@ -91,7 +86,7 @@ def price_spec(db, account: Account, spec: dict, *, lock: bool = False) -> Price
     else:
         sub, current, current_price = None, None, None
         product = spec.get("product")
-        catalog = load_catalog(db, product)
+        catalog = Catalog.load(db, product)
         if catalog.product is None:
             raise GatewayError(422, "unknown_product", f"No product {product!r}.",
                                errors={"product": ["unknown product"]})
