@@ -66,10 +66,11 @@ def find_issuer(url: str) -> TrustedIssuer | None:
         own = ext["gateway.own_keys"]
         return TrustedIssuer(url, cfg["AUDIENCE"], "own", None, False, lambda kid: own)
     db = session()
-    row = db.scalar(select(Issuer).where(Issuer.url == url))
-    if row is None:
+    found = db.execute(select(Issuer, exists().where(TenantIssuer.issuer_id == Issuer.id))
+                       .where(Issuer.url == url)).first()
+    if found is None:
         return None
-    trusted = db.scalar(select(exists().where(TenantIssuer.issuer_id == row.id)))
+    row, trusted = found
     if not (trusted or row.staff):
         return None
     if row.jwks:

@@ -70,22 +70,14 @@ def place(db, account_id: str, body: dict, key: str | None) -> Placed:
 
 
 def _claim_key(db, scope: str, key: str, digest: str):
-    cfg = current_app.config
-    now = utcnow()
-    ttl = timedelta(hours=cfg["IDEMPOTENCY_TTL_HOURS"])
-    lease = timedelta(seconds=cfg["IDEMPOTENCY_LEASE_SECONDS"])
-    # An expired key is forgotten; so is a claim whose request died before answering: the
-    # order and its answer commit together, so such a claim placed nothing.
-    db.execute(delete(IdempotencyRecord).where(
-        IdempotencyRecord.scope == scope, IdempotencyRecord.key == key,
-        (IdempotencyRecord.created_at < now - ttl)
-        | (IdempotencyRecord.response_status.is_(None) & (IdempotencyRecord.created_at < now - lease))))
     db.add(IdempotencyRecord(scope=scope, key=key, request_hash=digest))
     try:
         db.commit()
         return None
     except IntegrityError:
         db.rollback()
+    if _forget_stale_key(db, scope, key):
+        return _claim_key(db, scope, key, digest)
     record = db.scalar(select(IdempotencyRecord).where(IdempotencyRecord.scope == scope,
                                                        IdempotencyRecord.key == key))
     if record is None:  # the first attempt was refused and released the key meanwhile
@@ -97,6 +89,21 @@ def _claim_key(db, scope: str, key: str, digest: str):
         raise GatewayError(409, "idempotency_key_in_use",
                            "A request with this Idempotency-Key is still being processed.")
     return Placed(record.response_body, record.response_status, replay=True)
+
+
+def _forget_stale_key(db, scope: str, key: str) -> bool:
+    """An expired key is forgotten; so is a claim whose request died before answering (the
+    order and its answer commit together, so such a claim placed nothing)."""
+    cfg = current_app.config
+    now = utcnow()
+    ttl = timedelta(hours=cfg["IDEMPOTENCY_TTL_HOURS"])
+    lease = timedelta(seconds=cfg["IDEMPOTENCY_LEASE_SECONDS"])
+    gone = db.execute(delete(IdempotencyRecord).where(
+        IdempotencyRecord.scope == scope, IdempotencyRecord.key == key,
+        (IdempotencyRecord.created_at < now - ttl)
+        | (IdempotencyRecord.response_status.is_(None) & (IdempotencyRecord.created_at < now - lease))))
+    db.commit()
+    return gone.rowcount > 0
 
 
 def _place(db, account, body: dict, key: str) -> dict:
