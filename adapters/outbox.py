@@ -26,8 +26,11 @@ def relay(sessionmaker, queue, limit: int = 100) -> int:
     db = sessionmaker()
     sent = 0
     try:
+        # SKIP LOCKED (PostgreSQL): relays in several processes share the rows out instead of
+        # sending the same ones; a row sent twice after a crash is still harmless.
         rows = db.scalars(select(OutboxMessage).where(OutboxMessage.dispatched_at.is_(None))
-                          .order_by(OutboxMessage.id).limit(limit)).all()
+                          .order_by(OutboxMessage.id).limit(limit)
+                          .with_for_update(skip_locked=True)).all()
         for row in rows:
             try:
                 queue.enqueue(row.job, *row.payload.get("args", ()), job_id=row.payload.get("job_id"),
@@ -36,8 +39,8 @@ def relay(sessionmaker, queue, limit: int = 100) -> int:
                 log.warning("outbox relay: queue unavailable, %d message(s) kept", len(rows) - sent)
                 break
             row.dispatched_at = utcnow()
-            db.commit()
             sent += 1
+        db.commit()
     finally:
         db.close()
     return sent
