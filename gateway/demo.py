@@ -19,6 +19,8 @@ PRICES = {  # plan: {currency: (monthly, annual)}
     "standard": {"EUR": ("29", "290"), "USD": ("29", "290"), "GBP": ("25", "250")},
     "business": {"EUR": ("49", "490"), "USD": ("49", "490"), "GBP": ("42", "420")},
 }
+# Demo slugs say so, leaving plain names such as "acme" free for real tenants.
+ACME, GLOBEX = "demo-acme", "demo-globex"
 CONTACT = "alice@acme.example"
 ADVISOR = "victor@advisors.example"
 GLOBEX_CONTACT = "gina@globex.example"
@@ -53,9 +55,9 @@ def _seed(app, db) -> dict:
     issuer = dev_issuer(app)
     admin.create_staff_issuer(db, issuer)
     today = clock.today()
-    acme = db.scalar(select(Tenant).where(Tenant.slug == "acme"))
+    acme = db.scalar(select(Tenant).where(Tenant.slug == ACME))
     if acme is None:
-        acme = admin.create_tenant(db, {"name": "Acme", "slug": "acme", "issuers": [issuer]})
+        acme = admin.create_tenant(db, {"name": "Acme", "slug": ACME, "issuers": [issuer]})
         account = admin.create_account(db, acme.id, {
             "name": "Acme GmbH", "country": "DE", "currency": "EUR", "billing_channel": "online",
             "payment_terms": "card", "credit_balance": Decimal("10.00")})
@@ -65,9 +67,9 @@ def _seed(app, db) -> dict:
         admin.create_subscription(db, account, {
             "product": "webinar", "plan": "standard", "licenses": 5, "billing_period": "monthly",
             "status": "active", "current_period_start": today - timedelta(days=10)})
-    globex = db.scalar(select(Tenant).where(Tenant.slug == "globex"))
+    globex = db.scalar(select(Tenant).where(Tenant.slug == GLOBEX))
     if globex is None:
-        globex = admin.create_tenant(db, {"name": "Globex", "slug": "globex", "issuers": [issuer]})
+        globex = admin.create_tenant(db, {"name": "Globex", "slug": GLOBEX, "issuers": [issuer]})
         advisor = db.scalar(select(Advisor).where(Advisor.subject == ADVISOR))
         if advisor is None:
             admin.create_advisor(db, {"issuer": issuer["issuer"], "subject": ADVISOR,
