@@ -20,6 +20,8 @@ _DEFAULT_CODES = {
     422: "validation_error",
     500: "internal_error",
 }
+# Where webargs found a request's fields (it nests their errors under these).
+_LOCATIONS = frozenset({"json", "query", "form", "headers", "cookies", "files", "path"})
 
 
 class GatewayError(Exception):
@@ -52,9 +54,7 @@ class Api(_Api):
                  if k not in ("message", "messages", "headers", "exc", "schema")}
         errors = extra.pop("errors", None) or data.get("messages")
         if errors and code == 422:
-            # webargs nests field errors by location ("json", "query"); the body is what callers send
-            errors = errors.get("json", errors) if isinstance(errors, dict) else errors
-            extra["errors"] = errors
+            extra["errors"] = _by_field(errors)
         body = payload(
             code,
             extra.pop("error", _DEFAULT_CODES.get(code, "error")),
@@ -64,7 +64,20 @@ class Api(_Api):
         return body, code, data.get("headers", {})
 
     def handle_gateway_error(self, error: GatewayError):
-        return payload(error.status, error.error, error.message, **error.extra), error.status
+        extra = error.extra
+        if error.status == 422 and "errors" not in extra:
+            # api.md: a 422 always says what is wrong, field -> messages; a refusal of the request
+            # as a whole goes under "_schema", where marshmallow puts whole-body errors too
+            extra = dict(extra, errors={"_schema": [error.message]})
+        return payload(error.status, error.error, error.message, **extra), error.status
+
+
+def _by_field(errors):
+    """webargs nests field errors by location ("json", "query"); callers name fields."""
+    if isinstance(errors, dict) and errors.keys() <= _LOCATIONS and all(
+            isinstance(by_field, dict) for by_field in errors.values()):
+        return {field: msgs for by_field in errors.values() for field, msgs in by_field.items()}
+    return errors
 
 
 def _default_message(code: int, error: HTTPException) -> str:

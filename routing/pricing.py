@@ -71,7 +71,8 @@ def price_item(
         period_end=add_period(today, proposed.billing_period),
         current_recurring=current_recurring,
         proposed_recurring=proposed_recurring,
-        rate_increase=current_recurring is None or proposed_recurring > current_recurring,
+        # A new subscription replaces nothing: it raises the rate unless it is free.
+        rate_increase=proposed_recurring > (ZERO if current_recurring is None else current_recurring),
     )
 
 

@@ -7,7 +7,7 @@ from flask import Flask
 from gateway.errors import Api
 
 PUBLIC_ENDPOINTS = {
-    "ops.Healthz", "ops.Readyz", "ops.Metrics", "ops.Jwks", "ops.Token", "ops.DevJwks",
+    "ops.Healthz", "ops.Readyz", "ops.Jwks", "ops.Token", "ops.DevJwks",
     "api-docs.openapi_json", "api-docs.openapi_swagger_ui", "static",
 }
 

@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from gateway.api.billing_schemas import CaseSchema
-from gateway.api.schemas import Strict
+from gateway.api.schemas import EmptySchema, Strict
 from gateway.database import session
 from gateway.services import people_queue
 
@@ -34,8 +34,9 @@ class Cases(MethodView):
 
 @blp.route("/advisor/cases/<case_id>/claim")
 class Claim(MethodView):
+    @blp.arguments(EmptySchema, required=False)
     @blp.response(200, CaseSchema)
-    def post(self, case_id):
+    def post(self, _data, case_id):
         """Take a case for a limited lease."""
         return people_queue.claim(session(), case_id)
 

@@ -193,4 +193,4 @@ class EventSchema(Strict):
 
 class EventsQuerySchema(Strict):
     after = fields.String(validate=validate.Regexp(r"^\d+$"))
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+    limit = fields.Integer(load_default=1000, validate=validate.Range(1, 1000))

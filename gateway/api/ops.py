@@ -7,6 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from gateway import metrics
+from gateway.access import require_any_scope
 from gateway.api.schemas import TokenSchema
 from gateway.ops import readiness
 
@@ -34,9 +35,10 @@ class Readyz(MethodView):
 
 @blp.route("/metrics")
 class Metrics(MethodView):
-    @blp.doc(**PUBLIC)
     def get(self):
-        """Prometheus metrics."""
+        """Prometheus metrics (a service token with scope read or admin)."""
+        # Not among api.md's public routes: the scraper sends a bearer token like any system.
+        require_any_scope(frozenset({"read", "admin"}), "read")
         return Response(metrics.render(), mimetype="text/plain; version=0.0.4")
 
 

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import fields, validate
 
 from gateway.api.billing_schemas import PortalQuoteSchema
+from gateway.api.schemas import EmptySchema, Strict
 from gateway.database import session
 from gateway.services import people_queue
 
 blp = Blueprint("portal", __name__, description="Corporate portal quotes")
+
+
+class RejectIn(Strict):
+    note = fields.String(validate=validate.Length(1, 2000))
 
 
 @blp.route("/accounts/<account_id>/portal-quotes")
@@ -22,15 +28,17 @@ class PortalQuotes(MethodView):
 
 @blp.route("/portal-quotes/<quote_id>/accept")
 class Accept(MethodView):
+    @blp.arguments(EmptySchema, required=False)
     @blp.response(200, PortalQuoteSchema)
-    def post(self, quote_id):
+    def post(self, _data, quote_id):
         """Accept a quote: the order is applied and completed."""
         return people_queue.decide_quote(session(), quote_id, accept=True)
 
 
 @blp.route("/portal-quotes/<quote_id>/reject")
 class Reject(MethodView):
+    @blp.arguments(RejectIn, required=False)
     @blp.response(200, PortalQuoteSchema)
-    def post(self, quote_id):
-        """Reject a quote: the order is rejected."""
-        return people_queue.decide_quote(session(), quote_id, accept=False)
+    def post(self, data, quote_id):
+        """Reject a quote, optionally saying why: the order is rejected with that note."""
+        return people_queue.decide_quote(session(), quote_id, accept=False, note=data.get("note"))

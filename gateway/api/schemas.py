@@ -66,6 +66,10 @@ class Strict(ma.Schema):
         ordered = True
 
 
+class EmptySchema(Strict):
+    """The body of an action that takes none: whatever field it names is unknown (422)."""
+
+
 class TokenSchema(Strict):
     access_token = fields.String()
     token_type = fields.String()

@@ -24,6 +24,7 @@ from routing.vat import RATES_AS_OF
 from tenants.db import utcnow
 from tenants.models import Subscription
 
+MAX_KEY_LENGTH = 200  # the column's width
 STATUS_BY_ROUTE = {"billing_center": "processing", "corporate_portal": "awaiting_acceptance",
                    "advisor_queue": "awaiting_advisor"}
 
@@ -41,6 +42,9 @@ def place(db, account_id: str, body: dict, key: str | None) -> Placed:
     account = load_account(db, account_id, "bill")
     if not key:
         raise GatewayError(400, "idempotency_key_required", "Send an Idempotency-Key header.")
+    if len(key) > MAX_KEY_LENGTH:
+        raise GatewayError(400, "idempotency_key_invalid",
+                           f"An Idempotency-Key has at most {MAX_KEY_LENGTH} characters.")
     scope = f"{principal().label}|{account.id}"
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
     replay = _claim_key(db, scope, key, digest)
@@ -139,9 +143,12 @@ def _place(db, account, body: dict, key: str) -> dict:
 
 
 def _refuse_duplicates(specs: list[dict]) -> None:
-    ids = [s["subscription_id"] for s in specs if s.get("subscription_id")]
-    if len(ids) != len(set(ids)):
-        raise GatewayError(422, "duplicate_subscription", "One item per subscription.")
+    # One item per subscription, and one "subscribe now" per product: two would both land on
+    # the same expired subscription.
+    targets = [s.get("subscription_id") or ("product", s.get("product")) for s in specs]
+    if len(targets) != len(set(targets)):
+        raise GatewayError(422, "duplicate_subscription",
+                           "One item per subscription, and one new subscription per product.")
 
 
 def _refuse_concurrent_changes(db, priced) -> None:

@@ -32,7 +32,7 @@ def list_quotes(db, account_id: str) -> list[dict]:
     return [quote_view(q) for q in rows]
 
 
-def decide_quote(db, quote_id: str, accept: bool) -> dict:
+def decide_quote(db, quote_id: str, accept: bool, note: str | None = None) -> dict:
     q = db.get(PortalQuote, quote_id, with_for_update=True)
     p = principal()
     if q is None or (p.kind != "service" and q.account_id not in p.memberships):
@@ -45,10 +45,10 @@ def decide_quote(db, quote_id: str, accept: bool) -> dict:
     order = db.get(Order, q.order_id, with_for_update=True)
     if accept:
         q.status = "accepted"
-        jobs.apply(db, order)
+        _apply_or_refuse(db, order)
     else:
         q.status = "rejected"
-        reject(db, order, "Rejected by the billing contact in the corporate billing portal.")
+        reject(db, order, note or "Rejected by the billing contact in the corporate billing portal.")
     db.commit()
     if accept:
         jobs.notify_completed(db, order)

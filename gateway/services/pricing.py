@@ -29,6 +29,9 @@ from tenants.models import Account, Subscription, Tenant
 from tenants.vat_numbers import is_valid as vat_number_is_valid
 
 REFUSAL_STATUS = {"subscription_expired": 409, "subscription_canceled": 409}
+# The request field a refusal is about, for the 422's `errors` (api.md, Conventions).
+REFUSAL_FIELD = {"unknown_plan": "plan", "invalid_billing_period": "billing_period",
+                 "invalid_licenses": "licenses", "licenses_in_use": "licenses"}
 
 
 @dataclass
@@ -56,12 +59,15 @@ class PricedOrder:
 
 
 def refusal(exc: ChangeRefused) -> GatewayError:
-    return GatewayError(REFUSAL_STATUS.get(exc.code, 422), exc.code, exc.message, **exc.details)
+    extra = dict(exc.details)
+    if exc.code in REFUSAL_FIELD:
+        extra["errors"] = {REFUSAL_FIELD[exc.code]: [exc.message]}
+    return GatewayError(REFUSAL_STATUS.get(exc.code, 422), exc.code, exc.message, **extra)
 
 
 def price_unavailable(plan, period, currency) -> GatewayError:
-    return GatewayError(422, "price_unavailable",
-                        f"The catalog has no {currency} price for plan {plan!r} billed {period}.")
+    message = f"The catalog has no {currency} price for plan {plan!r} billed {period}."
+    return GatewayError(422, "price_unavailable", message, errors={"plan": [message]})
 
 
 def price_spec(db, account: Account, spec: dict, *, lock: bool = False) -> PricedItem:

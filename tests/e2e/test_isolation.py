@@ -24,7 +24,7 @@ from tests.conftest import Http, TestIssuer, build_app, make_world, service_toke
 
 # Routes anyone may call without a token (api.md, "Conventions"), by path.
 PUBLIC_PATHS = {
-    "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/oauth/token",
+    "/healthz", "/readyz", "/openapi.json", "/docs", "/oauth/token",
     "/.well-known/jwks.json", "/dev-issuer/jwks.json", "/static/<path:filename>",
 }
 # Path parameters that name a tenant's object, and which of the seeded ids fills them.
@@ -330,7 +330,7 @@ def test_every_route_outside_the_allow_list_needs_a_token(tenants, token):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs",
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/openapi.json", "/docs",
                                   "/.well-known/jwks.json", "/dev-issuer/jwks.json"])
 def test_the_public_routes_answer_without_a_token(tenants, path):
     assert tenants.app.test_client().get(path).status_code == 200

@@ -203,3 +203,20 @@ def test_an_order_stuck_in_processing_is_sent_again(sqlite_url, tmp_path):
         assert db.get(Order, order_id, populate_existing=True).status == "completed"
         assert db.query(OutboxMessage).filter(OutboxMessage.dispatched_at.is_(None)).count() == 0
         db.close()
+
+
+def test_an_overlong_idempotency_key_is_refused(frozen):
+    _, admin = frozen("2026-03-10")
+    w = make_world(admin, TestIssuer.new(), "longkey", country="US", currency="USD")
+    r = w.billing.post(f"/api/v1/accounts/{w.account_id}/orders", json=_order_body(w),
+                       headers={"Idempotency-Key": "k" * 201})
+    assert r.status_code == 400 and r.get_json()["error"] == "idempotency_key_invalid"
+
+
+def test_two_new_subscriptions_of_one_product_in_one_order_are_refused(frozen):
+    _, admin = frozen("2026-03-10")
+    w = make_world(admin, TestIssuer.new(), "twice", country="US", currency="USD")
+    item = {"product": "webinar", "plan": "lite", "licenses": 1, "billing_period": "monthly"}
+    r = w.billing.post(f"/api/v1/accounts/{w.account_id}/orders", json={"items": [item, item]},
+                       headers={"Idempotency-Key": "t"})
+    assert r.status_code == 422 and r.get_json()["error"] == "duplicate_subscription"

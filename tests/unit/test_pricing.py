@@ -156,6 +156,13 @@ def test_new_subscription_gets_no_credit_and_counts_as_a_rate_increase():
     assert item.rate_increase
 
 
+def test_a_new_free_subscription_is_no_rate_increase():
+    # recurring(new) = 0 is not more than the nothing it replaces
+    item = price_item(today=date(2026, 3, 10), currency="EUR", proposed=Terms("free", 3, "monthly"),
+                      proposed_unit_price=D("0"))
+    assert (item.charge, item.rate_increase) == (D("0.00"), False)
+
+
 @pytest.mark.parametrize(
     ("today", "credit"),
     [
