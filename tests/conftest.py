@@ -246,7 +246,8 @@ class World:
 
 def make_world(admin: Http, issuer: TestIssuer, slug: str, *, country="DE", currency="EUR",
                channel="online", terms="card", plan="standard", licenses=5, period="monthly",
-               start="2026-02-20", status="active", vat_number=None, balance="0") -> World:
+               start="2026-02-20", status="active", vat_number=None, balance="0",
+               advisor_id=None) -> World:
     admin.put("/api/v1/catalog/products/webinar", json=WEBINAR)
     r = admin.post("/api/v1/tenants", json={"name": slug.title(), "slug": slug,
                                             "issuers": [issuer.spec()]})
@@ -256,6 +257,8 @@ def make_world(admin: Http, issuer: TestIssuer, slug: str, *, country="DE", curr
             "billing_channel": channel, "payment_terms": terms, "credit_balance": balance}
     if vat_number:
         body["vat_number"] = vat_number
+    if advisor_id:
+        body["advisor_id"] = advisor_id
     r = admin.post(f"/api/v1/tenants/{tenant_id}/accounts", json=body)
     assert r.status_code == 201, r.get_json()
     account_id = r.get_json()["id"]

@@ -115,7 +115,8 @@ def test_walk_every_route(stack):
 
     # enterprise license addition → portal quote → accepted → completed
     corp = make_world(admin, TestIssuer.new(), "corp", country="FR", channel="corporate",
-                      terms="invoice", vat_number="FR40303265045", plan="business", start="2026-01-01")
+                      terms="invoice", vat_number="FR40303265045", plan="business", start="2026-01-01",
+                      advisor_id=advisor_id)
     assert admin.post(f"/api/v1/tenants/{corp.tenant_id}/accounts", json={}).status_code == 422
     more = _order(corp.billing, corp.account_id, {"subscription_id": corp.subscription_id,
                                                   "licenses": 9}, "more")
@@ -134,6 +135,7 @@ def test_walk_every_route(stack):
     assert switch["route"]["destination"] == "advisor_queue"
     case = next(c for c in advisor.get("/api/v1/advisor/cases").get_json()
                 if c["order_id"] == switch["id"])
+    assert case["assigned_advisor_id"] == advisor_id  # the account's dedicated advisor
     r = advisor.post(f"/api/v1/advisor/cases/{case['id']}/resolve",
                      json={"decision": "reject", "note": "Let us talk at renewal."})
     assert r.status_code == 200
@@ -144,7 +146,6 @@ def test_walk_every_route(stack):
     for t in ("order.created", "order.completed", "order.rejected", "subscription.updated",
               "advisor_case.opened", "advisor_case.resolved"):
         assert t in types
-    assert advisor_id
 
 
 def test_second_advisor_cannot_take_a_claimed_case(app, admin_http):
