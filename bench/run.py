@@ -249,6 +249,16 @@ def by_package(stats: pstats.Stats) -> str:
                      for k, v in sorted(totals.items(), key=lambda kv: -kv[1])[:14])
 
 
+def send(client, kind: str, account_id: str, sub_id: str, token: str, key: str) -> None:
+    """One in-process quote, or one order with its own idempotency key."""
+    if kind == "quote":
+        call(client, "POST", f"/api/v1/subscriptions/{sub_id}/quotes", token, json=QUOTE_BODY)
+    else:
+        call(client, "POST", f"/api/v1/accounts/{account_id}/orders", token,
+             json={"items": [{"subscription_id": sub_id, **QUOTE_BODY}]},
+             headers={"Idempotency-Key": key})
+
+
 def timed(seeded: Seeded, work: list[tuple[str, str, str]]) -> str:
     """Wall time per in-process request, no profiler: the server's own cost of one request."""
     app = make_app(seeded.url, seeded.instance)
@@ -260,13 +270,7 @@ def timed(seeded: Seeded, work: list[tuple[str, str, str]]) -> str:
         for n, (account_id, subject, sub_id) in enumerate(work):
             if n == WARM:  # the first requests fill SQLAlchemy's and psycopg's caches
                 t0 = time.perf_counter()
-            if kind == "quote":
-                call(client, "POST", f"/api/v1/subscriptions/{sub_id}/quotes", token[subject],
-                     json=QUOTE_BODY)
-            else:
-                call(client, "POST", f"/api/v1/accounts/{account_id}/orders", token[subject],
-                     json={"items": [{"subscription_id": sub_id, **QUOTE_BODY}]},
-                     headers={"Idempotency-Key": f"timed-{n}"})
+            send(client, kind, account_id, sub_id, token[subject], f"timed-{n}")
         lines.append(f"  {kind}: {1000 * (time.perf_counter() - t0) / (len(work) - WARM):.2f} ms per "
                      f"request (in-process, one thread, {len(work) - WARM} requests after {WARM})")
     app.extensions["gateway.db"].dispose()
@@ -283,13 +287,7 @@ def profile(seeded: Seeded, work: list[tuple[str, str, str]]) -> str:
         prof = cProfile.Profile()
         prof.enable()
         for n, (account_id, subject, sub_id) in enumerate(work):
-            if kind == "quote":
-                call(client, "POST", f"/api/v1/subscriptions/{sub_id}/quotes", token[subject],
-                     json=QUOTE_BODY)
-            else:
-                call(client, "POST", f"/api/v1/accounts/{account_id}/orders", token[subject],
-                     json={"items": [{"subscription_id": sub_id, **QUOTE_BODY}]},
-                     headers={"Idempotency-Key": f"prof-{n}"})
+            send(client, kind, account_id, sub_id, token[subject], f"prof-{n}")
         prof.disable()
         stats = pstats.Stats(prof)
         buf = io.StringIO()

@@ -221,11 +221,16 @@ def requeue_stuck_orders() -> int:
     return len(stuck)
 
 
+def relay_outbox() -> None:
+    """Hands what the outbox holds to the job queue."""
+    from adapters.outbox import relay
+
+    relay(current_app.extensions["gateway.db"].sessionmaker, current_app.extensions["gateway.queue"])
+
+
 def tick() -> None:
     """The periodic pass beside the workers: send what the outbox holds, read portal outcomes,
     and send again what got stuck."""
-    from adapters.outbox import relay
-
     requeue_stuck_orders()
-    relay(current_app.extensions["gateway.db"].sessionmaker, current_app.extensions["gateway.queue"])
+    relay_outbox()
     poll_portal_quotes()

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway import clock, metrics
 from gateway.access import load_account, principal
 from gateway.errors import GatewayError, not_found
+from gateway.orders.jobs import relay_outbox
 from gateway.orders.models import OPEN_STATUSES, CartItem, IdempotencyRecord, Order, OrderItem
 from gateway.services import cart, events, pricing
 from gateway.services.licenses import assigned_count
@@ -204,12 +205,6 @@ def _write(db, priced, key: str) -> Order:
                                 "charge": money(i.charge, cur)} for i in order.items],
                      "net": money(order.net, cur), "total_due": money(order.total_due, cur)})
     return order
-
-
-def relay_outbox() -> None:
-    from adapters.outbox import relay
-
-    relay(current_app.extensions["gateway.db"].sessionmaker, current_app.extensions["gateway.queue"])
 
 
 # -- reading ---------------------------------------------------------------------------------
