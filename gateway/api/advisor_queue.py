@@ -7,6 +7,8 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from gateway.api.billing_schemas import CaseSchema
+from gateway.api.openapi import refuses
+from gateway.api.pagination import paginated
 from gateway.api.schemas import EmptySchema, Strict
 from gateway.database import session
 from gateway.services import people_queue
@@ -25,8 +27,9 @@ class ResolveIn(Strict):
 
 @blp.route("/advisor/cases")
 class Cases(MethodView):
-    @blp.arguments(CasesQuery, location="query")
     @blp.response(200, CaseSchema(many=True))
+    @paginated(blp, CasesQuery)
+    @refuses(blp, (403, "not_an_advisor"))
     def get(self, args):
         """Cases of the advisor's own accounts and pool, oldest due first."""
         return people_queue.list_cases(session(), args.get("status"))
@@ -36,6 +39,7 @@ class Cases(MethodView):
 class Claim(MethodView):
     @blp.arguments(EmptySchema, required=False)
     @blp.response(200, CaseSchema)
+    @refuses(blp, (403, "not_an_advisor"), (409, "case_claimed"), (409, "case_resolved"))
     def post(self, _data, case_id):
         """Take a case for a limited lease."""
         return people_queue.claim(session(), case_id)
@@ -45,6 +49,8 @@ class Claim(MethodView):
 class Resolve(MethodView):
     @blp.arguments(ResolveIn)
     @blp.response(200, CaseSchema)
+    @refuses(blp, (403, "not_an_advisor"), (409, "case_claimed"), (409, "case_resolved"),
+             (502, "adapter_unavailable"), (503, "adapter_unavailable"))
     def post(self, data, case_id):
         """Approve (apply the order) or reject it with a note."""
         return people_queue.resolve(session(), case_id, data["decision"], data.get("note"))
