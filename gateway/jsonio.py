@@ -108,3 +108,9 @@ class JSONProvider(DefaultJSONProvider):
 
     def loads(self, s, **kwargs):
         return strict_loads(s)
+
+def dumps(obj) -> str:
+    """The same encoding without an app (use cases run outside Flask in the fast tests)."""
+    import json
+
+    return json.dumps(obj, default=_default)

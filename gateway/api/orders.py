@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 from gateway.api.billing_schemas import OrderInSchema, OrderSchema
 from gateway.api.openapi import ORDER_EXAMPLE, ORDER_REQUEST_EXAMPLE, QUOTE_REFUSALS, refuses
 from gateway.api.pagination import paginated
+from gateway.composition import for_request
 from gateway.database import session
 from gateway.services import orders
 
@@ -38,7 +39,7 @@ class AccountOrders(MethodView):
              (422, "duplicate_subscription"), (422, "amount_too_large"), *QUOTE_REFUSALS)
     def post(self, data, account_id):
         """Place an order (idempotent by Idempotency-Key)."""
-        placed = orders.place(session(), account_id, data, request.headers.get("Idempotency-Key"),
+        placed = orders.place(for_request(), account_id, data, request.headers.get("Idempotency-Key"),
                               render=_render)
         if placed.text is None:  # a replay of an answer stored before exact texts were kept
             return current_app.json.response(placed.body), placed.status

@@ -14,6 +14,7 @@ import logging
 import threading
 
 from sqlalchemy import delete
+from sqlalchemy.orm import Session
 
 from gateway.orders.models import IdempotencyRecord
 
@@ -21,7 +22,7 @@ RETRY_SECONDS = 0.25
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_pending: dict[tuple[int, str, str], object] = {}  # (id(sessionmaker), scope, key) -> sessionmaker
+_pending: dict[tuple[int, str, str], object] = {}  # (id(engine), scope, key) -> engine
 _thread: threading.Thread | None = None
 
 
@@ -31,10 +32,10 @@ def delete_unanswered(db, scope: str, key: str) -> None:
         IdempotencyRecord.response_status.is_(None)))
 
 
-def release_later(sessionmaker, scope: str, key: str) -> None:
+def release_later(engine, scope: str, key: str) -> None:
     global _thread
     with _lock:
-        _pending[(id(sessionmaker), scope, key)] = sessionmaker
+        _pending[(id(engine), scope, key)] = engine
         if _thread is None or not _thread.is_alive():
             _thread = threading.Thread(target=_run, name="idempotency-release", daemon=True)
             _thread.start()
@@ -52,8 +53,8 @@ def _run() -> None:
             work = list(_pending.items())
             if not work:
                 return
-        for (ident, scope, key), sessionmaker in work:
-            db = sessionmaker()
+        for (ident, scope, key), engine in work:
+            db = Session(engine)
             try:
                 delete_unanswered(db, scope, key)
                 db.commit()
