@@ -21,7 +21,8 @@ MAX_BODY_BYTES = 1024 * 1024
 REQUEST_ID_HEADER = "X-Request-Id"
 # Printable ASCII without spaces, bounded: safe to echo in a header and to log.
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
-# Bodies other than JSON are read only by these (the OAuth token endpoint takes a form).
+# The JSON API; its bodies other than JSON are read only by these (the token endpoint's form).
+API_PREFIX = "/api/"
 FORM_ENDPOINTS = frozenset({"ops.Token"})
 
 log = logging.getLogger("gateway.requests")
@@ -73,8 +74,8 @@ def check_request() -> None:
            for name, value in request.args.items(multi=True) if has_forbidden(value)}
     if bad:
         raise GatewayError(422, "validation_error", "The query string is not valid.", errors=bad)
-    if request.endpoint in FORM_ENDPOINTS or not _has_body():
-        return
+    if not request.path.startswith(API_PREFIX) or request.endpoint in FORM_ENDPOINTS or not _has_body():
+        return  # pages post forms; the token endpoint takes one too
     if not request.is_json:
         raise GatewayError(415, "unsupported_media_type",
                            "Send the body as JSON (Content-Type: application/json).")

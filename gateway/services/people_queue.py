@@ -28,7 +28,7 @@ def quote_view(q: PortalQuote) -> dict:
 def list_quotes(db, account_id: str) -> list[dict]:
     account = load_account(db, account_id)
     rows = db.scalars(select(PortalQuote).where(PortalQuote.account_id == account.id)
-                      .order_by(PortalQuote.created_at.desc()))
+                      .order_by(PortalQuote.created_at.desc(), PortalQuote.id))
     return [quote_view(q) for q in rows]
 
 
@@ -94,7 +94,7 @@ def _mine(advisor):
 def list_cases(db, status: str | None) -> list[dict]:
     advisor = require_advisor().advisor
     rows = db.scalars(select(AdvisorCase).where(_mine(advisor))
-                      .order_by(AdvisorCase.due_at, AdvisorCase.created_at))
+                      .order_by(AdvisorCase.due_at, AdvisorCase.created_at, AdvisorCase.id))
     views = [case_view(c) for c in rows]
     return [v for v in views if status is None or v["status"] == status]
 

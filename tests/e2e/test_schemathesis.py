@@ -76,7 +76,7 @@ def fuzz(operations, base: str, token: str) -> dict:
 
         try:
             run()
-        except Exception as exc:  # one operation's failure; the others still run
+        except (Exception, BaseExceptionGroup) as exc:  # one operation fails; the others still run
             failures[operation.label] = str(exc)[:3000]
     return failures
 
@@ -92,3 +92,15 @@ def test_every_operation_with_a_contacts_token(operations, served):
     base, _, contact = served
     failures = fuzz(operations, base, contact)
     assert not failures, "\n\n".join(f"{k}: {v}" for k, v in failures.items())
+
+
+def test_the_run_reports_a_server_error(operations, served, monkeypatch):
+    """The checks are live: an operation made to fail is reported, and only that one."""
+    base, service, _ = served
+
+    def broken():
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr("gateway.api.ops.readiness", broken)
+    ready = [op for op in operations if op.path in ("/readyz", "/healthz")]
+    assert list(fuzz(ready, base, service)) == ["GET /readyz"]
