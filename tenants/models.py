@@ -48,6 +48,9 @@ class Tenant(Base):
     require_vat_number: Mapped[bool] = mapped_column(Boolean, default=True)
     advisor_rules: Mapped[list | None] = mapped_column(JSON)
     case_due_hours: Mapped[int | None] = mapped_column(Integer)
+    require_po_number: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The language of contacts who have not chosen one (notifications).
+    locale: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     issuers: Mapped[list[Issuer]] = relationship(secondary="tenant_issuers", lazy="selectin")
 
@@ -100,6 +103,8 @@ class Contact(Base):
     subject: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320))
+    # None: the tenant's default language.
+    locale: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
