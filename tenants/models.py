@@ -10,7 +10,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Date,
-    DateTime,
     ForeignKey,
     Integer,
     String,
@@ -18,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from tenants.db import Base, Money, new_id, utcnow
+from tenants.db import Base, Money, new_id, stamped
 
 
 def _id(prefix):
@@ -35,7 +34,7 @@ class Issuer(Base):
     # RFC 9068 wants typ "at+jwt"; some IdPs still send "JWT" and must be let in explicitly.
     allow_jwt_typ: Mapped[bool] = mapped_column(Boolean, default=False)
     staff: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
 
 
 class Tenant(Base):
@@ -51,7 +50,7 @@ class Tenant(Base):
     require_po_number: Mapped[bool] = mapped_column(Boolean, default=False)
     # The language of contacts who have not chosen one (notifications).
     locale: Mapped[str | None] = mapped_column(String(10))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
     issuers: Mapped[list[Issuer]] = relationship(secondary="tenant_issuers", lazy="selectin")
 
 
@@ -70,7 +69,7 @@ class Advisor(Base):
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320))
     pool: Mapped[str] = mapped_column(String(100), default="corporate-account-services")
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
 
 
 class Account(Base):
@@ -91,7 +90,7 @@ class Account(Base):
     pm_last4: Mapped[str | None] = mapped_column(String(4))
     pm_exp_month: Mapped[int | None] = mapped_column(Integer)
     pm_exp_year: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
 
 
 class Contact(Base):
@@ -105,7 +104,7 @@ class Contact(Base):
     email: Mapped[str] = mapped_column(String(320))
     # None: the tenant's default language.
     locale: Mapped[str | None] = mapped_column(String(10))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
 
 
 class Membership(Base):
@@ -122,7 +121,7 @@ class User(Base):
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
 
 
 class Product(Base):
@@ -169,15 +168,15 @@ class Subscription(Base):
     current_period_end: Mapped[date] = mapped_column(Date)
     # Bumped on every change: a second order priced against an older version must lose.
     version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = stamped()
+    updated_at: Mapped[datetime] = stamped(on_update=True)
 
 
 class LicenseAssignment(Base):
     __tablename__ = "license_assignments"
     subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
-    assigned_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    assigned_at: Mapped[datetime] = stamped()
 
 
 class ServiceClient(Base):
@@ -188,4 +187,4 @@ class ServiceClient(Base):
     secret_hash: Mapped[str] = mapped_column(String(200))
     name: Mapped[str] = mapped_column(String(200))
     scopes: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()

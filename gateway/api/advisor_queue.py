@@ -8,7 +8,7 @@ from marshmallow import fields, validate
 
 from gateway.api.billing_schemas import CaseDetailSchema, CaseSchema
 from gateway.api.schemas import EmptySchema, Strict
-from gateway.database import session
+from gateway.composition import for_request
 from gateway.services import advisors
 
 blp = Blueprint("advisor_queue", __name__, description="Advisors' queue")
@@ -33,7 +33,7 @@ class Cases(MethodView):
     @blp.response(200, CaseSchema(many=True))
     def get(self, args):
         """Cases of the advisor's own accounts and pool, oldest due first."""
-        return advisors.list_cases(session(), args.get("status"))
+        return advisors.list_cases(for_request(), args.get("status"))
 
 
 @blp.route("/advisor/cases/<case_id>")
@@ -41,7 +41,7 @@ class CaseById(MethodView):
     @blp.response(200, CaseDetailSchema)
     def get(self, case_id):
         """The case with the account, its billing contacts, the order and the history."""
-        return advisors.read_case(session(), case_id)
+        return advisors.read_case(for_request(), case_id)
 
 
 @blp.route("/advisor/cases/<case_id>/claim")
@@ -50,7 +50,7 @@ class Claim(MethodView):
     @blp.response(200, CaseSchema)
     def post(self, _data, case_id):
         """Take a case for a limited lease."""
-        return advisors.claim(session(), case_id)
+        return advisors.claim(for_request(), case_id)
 
 
 @blp.route("/advisor/cases/<case_id>/resolve")
@@ -59,7 +59,7 @@ class Resolve(MethodView):
     @blp.response(200, CaseSchema)
     def post(self, data, case_id):
         """Approve (apply the order) or reject it with a note."""
-        return advisors.resolve(session(), case_id, data["decision"], data.get("note"))
+        return advisors.resolve(for_request(), case_id, data["decision"], data.get("note"))
 
 
 @blp.route("/advisor/cases/<case_id>/release")
@@ -68,7 +68,7 @@ class Release(MethodView):
     @blp.response(200, CaseSchema)
     def post(self, _data, case_id):
         """Give up one's claim on a case."""
-        return advisors.release(session(), case_id)
+        return advisors.release(for_request(), case_id)
 
 
 @blp.route("/advisor/cases/<case_id>/notes")
@@ -77,4 +77,4 @@ class Notes(MethodView):
     @blp.response(201, CaseDetailSchema)
     def post(self, data, case_id):
         """Add a note to the case's history."""
-        return advisors.add_note(session(), case_id, data["note"])
+        return advisors.add_note(for_request(), case_id, data["note"])

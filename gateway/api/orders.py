@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 
 from gateway.api.billing_schemas import OrderDetailSchema, OrderInSchema, OrderSchema
 from gateway.api.schemas import EmptySchema
+from gateway.composition import for_request
 from gateway.database import session
 from gateway.services import orders
 
@@ -27,7 +28,7 @@ class AccountOrders(MethodView):
                           "schema": {"type": "string"}}])
     def post(self, data, account_id):
         """Place an order (idempotent by Idempotency-Key)."""
-        placed = orders.place(session(), account_id, data, request.headers.get("Idempotency-Key"))
+        placed = orders.place(for_request(), account_id, data, request.headers.get("Idempotency-Key"))
         if placed.replay:  # the first answer, byte for byte as it was serialised then
             return current_app.json.response(placed.body), placed.status
         return placed.body, placed.status
@@ -47,4 +48,4 @@ class Withdraw(MethodView):
     @blp.response(200, OrderSchema)
     def post(self, _data, order_id):
         """Withdraw an order that waits for an advisor or for acceptance."""
-        return orders.withdraw(session(), order_id)
+        return orders.withdraw(for_request(), order_id)

@@ -8,6 +8,7 @@ from marshmallow import fields, validate
 
 from gateway.api.billing_schemas import PortalQuoteSchema
 from gateway.api.schemas import Strict
+from gateway.composition import for_request
 from gateway.database import session
 from gateway.services import portal
 
@@ -38,7 +39,7 @@ class Accept(MethodView):
     @blp.response(200, PortalQuoteSchema)
     def post(self, data, quote_id):
         """Accept a quote, with a purchase-order number: the order is applied and completed."""
-        return portal.decide_quote(session(), quote_id, accept=True,
+        return portal.decide_quote(for_request(), quote_id, accept=True,
                                    po_number=(data or {}).get("po_number"))
 
 
@@ -48,4 +49,5 @@ class Reject(MethodView):
     @blp.response(200, PortalQuoteSchema)
     def post(self, data, quote_id):
         """Reject a quote, optionally saying why: the order is rejected with that note."""
-        return portal.decide_quote(session(), quote_id, accept=False, note=(data or {}).get("note"))
+        return portal.decide_quote(for_request(), quote_id, accept=False,
+                                   note=(data or {}).get("note"))

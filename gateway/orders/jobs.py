@@ -12,11 +12,9 @@ from flask import current_app
 from sqlalchemy import select
 
 from adapters.models import AdvisorCase, PortalQuote
-from gateway.database import session
+from gateway import composition
 from gateway.orders import lifecycle, mail
-from gateway.orders.dispatch import adapter_for
 from gateway.orders.models import Order
-from tenants.db import utcnow
 from tenants.models import Advisor
 
 # Kept importable here for callers of the former module layout.
@@ -25,37 +23,46 @@ SubscriptionChanged = lifecycle.SubscriptionChanged
 
 def process_order(order_id: str) -> None:
     """Queue job for billing-center orders; safe to run twice."""
-    db = session()
+    deps = composition.for_job()
+    db = deps.db
     order = db.get(Order, order_id, with_for_update=True)
     if order is None or order.status != lifecycle.PROCESSING:
         return
-    lifecycle.apply(db, order, actor="gateway", now=utcnow(), adapter=adapter_for(order))
+    apply(deps, order)
     db.commit()
-    relay_outbox()
+    deps.relay()
+
+
+def apply(deps, order: Order, *, through_adapter: bool = True) -> None:
+    """The order applied with `deps`' clock and the adapter of its segment (see lifecycle.apply)."""
+    lifecycle.apply(deps.db, order, actor="gateway", now=deps.clock.now(),
+                    adapter=deps.adapter_for(order.segment) if through_adapter else None)
 
 
 def order_failed(order_id: str) -> None:
     """Retries are exhausted: a person takes over; the order is not lost."""
-    db = session()
+    deps = composition.for_job()
+    db = deps.db
     order = db.get(Order, order_id, with_for_update=True)
     if order is None or order.status not in lifecycle.TRANSITIONS["fail"][0]:
         return
     lifecycle.fail(db, order, "adapter_failed: the billing center did not apply the order after retries",
-                   now=utcnow())
+                   now=deps.clock.now())
     db.commit()
-    relay_outbox()
+    deps.relay()
 
 
 # -- the corporate portal over HTTP ----------------------------------------------------------
 def send_portal_quote(order_id: str) -> None:
     """Queue job: the enterprise order becomes a quote in the external portal (once per order)."""
-    db = session()
+    deps = composition.for_job()
+    db = deps.db
     quote = db.scalar(select(PortalQuote).where(PortalQuote.order_id == order_id).with_for_update())
     if quote is None or quote.external_id or quote.status != "open":
         return
     order = db.get(Order, order_id)
     payload = lifecycle.change_payload(order)
-    answer = current_app.extensions["gateway.corporate_portal"].create_quote({
+    answer = deps.corporate_portal.create_quote({
         "order_id": order.id, "idempotency_key": f"quote-{order.id}",
         "account_id": order.account_id, "items": payload["items"],
         "total_due": payload["total_due"], "currency": order.currency,
@@ -66,10 +73,11 @@ def send_portal_quote(order_id: str) -> None:
 
 def poll_portal_quotes(limit: int = 100) -> int:
     """Reads the outcome of open quotes in the external portal; returns how many moved on."""
-    portal = current_app.extensions["gateway.corporate_portal"]
+    deps = composition.for_job()
+    portal = deps.corporate_portal
     if not portal.remote:
         return 0
-    db = session()
+    db = deps.db
     open_ids = db.scalars(select(PortalQuote.id).where(
         PortalQuote.status == "open", PortalQuote.external_id.is_not(None)).limit(limit)).all()
     moved = 0
@@ -87,27 +95,27 @@ def poll_portal_quotes(limit: int = 100) -> int:
             continue
         # Accepted in the portal: it has the change already, nothing to send back.
         lifecycle.decide_quote(db, quote, order, answer["status"] == "accepted",
-                               actor="corporate_portal", now=utcnow(),
+                               actor="corporate_portal", now=deps.clock.now(),
                                note=answer.get("note") or "Rejected in the corporate billing portal.",
                                po_number=answer.get("po_number"))
         db.commit()
         moved += 1
     db.rollback()  # end the read transaction before the relay opens its own
     if moved:
-        relay_outbox()
+        deps.relay()
     return moved
 
 
 # -- notifications -----------------------------------------------------------------------------
 def notify_order(order_id: str, step: str) -> None:
     """Queue job: tell the account's billing contacts where their order stands."""
-    notifier = current_app.extensions.get("gateway.notifier")
-    db = session()
+    deps = composition.for_job()
+    notifier, db = deps.notifier, deps.db
     order = db.get(Order, order_id)
     if notifier is None or order is None:
         return
-    base_url = current_app.config.get("PUBLIC_URL") or current_app.config["ISSUER"]
-    messages = mail.order_messages(db, order, step, now=utcnow(), base_url=base_url)
+    base_url = deps.settings.get("PUBLIC_URL") or deps.settings["ISSUER"]
+    messages = mail.order_messages(db, order, step, now=deps.clock.now(), base_url=base_url)
     db.rollback()  # read everything; hold no transaction while the mail goes out
     for to, subject, body in messages:
         notifier.send(to, subject, body)
@@ -115,8 +123,8 @@ def notify_order(order_id: str, step: str) -> None:
 
 def notify_case(case_id: str) -> None:
     """Queue job: tell the case's advisor (or every advisor of its pool) that it is waiting."""
-    notifier = current_app.extensions.get("gateway.notifier")
-    db = session()
+    deps = composition.for_job()
+    notifier, db = deps.notifier, deps.db
     case = db.get(AdvisorCase, case_id)
     if notifier is None or case is None:
         return
@@ -134,8 +142,8 @@ def notify_case(case_id: str) -> None:
 def notify_case_withdrawn(case_id: str) -> None:
     """Queue job: the advisor holding the case (its claimant, else its dedicated advisor)
     learns that the billing contact withdrew the order."""
-    notifier = current_app.extensions.get("gateway.notifier")
-    db = session()
+    deps = composition.for_job()
+    notifier, db = deps.notifier, deps.db
     case = db.get(AdvisorCase, case_id)
     if notifier is None or case is None:
         return
@@ -154,14 +162,15 @@ def requeue_stuck_orders() -> int:
     died with the job in hand, Redis lost it) are sent again; the job is idempotent."""
     from adapters import outbox
 
-    db = session()
-    cutoff = utcnow() - timedelta(seconds=current_app.config["STUCK_ORDER_SECONDS"])
+    deps = composition.for_job()
+    db = deps.db
+    cutoff = deps.clock.now() - timedelta(seconds=deps.settings["STUCK_ORDER_SECONDS"])
     stuck = db.scalars(select(Order).where(Order.status == lifecycle.PROCESSING,
                                            Order.updated_at < cutoff)
                        .with_for_update(skip_locked=True).limit(100)).all()
     for order in stuck:
         outbox.add(db, lifecycle.PROCESS, args=[order.id], on_failure=lifecycle.FAILED)
-        order.updated_at = utcnow()
+        order.updated_at = deps.clock.now()
     db.commit()
     return len(stuck)
 

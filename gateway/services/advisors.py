@@ -9,16 +9,14 @@ from adapters.models import AdvisorCase, CaseEntry
 from gateway.access import billing_contacts, cases_visible_to, require_advisor
 from gateway.errors import not_found
 from gateway.orders import dispatch, lifecycle
-from gateway.orders.jobs import relay_outbox
 from gateway.orders.models import Order
 from gateway.services import accounts, orders
 from gateway.services.portal import adapter_refusal, subscription_changed
-from tenants.db import utcnow
 from tenants.models import Account
 
 
-def case_view(c: AdvisorCase) -> dict:
-    claimed = lifecycle.live_claim(c, utcnow())
+def case_view(c: AdvisorCase, now) -> dict:
+    claimed = lifecycle.live_claim(c, now)
     return {"id": c.id, "tenant_id": c.tenant_id, "account_id": c.account_id,
             "order_id": c.order_id, "reason": c.reason,
             "status": "claimed" if c.status == "open" and claimed else c.status,
@@ -27,11 +25,12 @@ def case_view(c: AdvisorCase) -> dict:
             "due_at": c.due_at, "decision": c.decision, "note": c.note}
 
 
-def list_cases(db, status: str | None) -> list[dict]:
+def list_cases(deps, status: str | None) -> list[dict]:
     advisor = require_advisor().advisor
-    rows = db.scalars(select(AdvisorCase).where(cases_visible_to(advisor))
-                      .order_by(AdvisorCase.due_at, AdvisorCase.created_at))
-    views = [case_view(c) for c in rows]
+    now = deps.clock.now()
+    rows = deps.db.scalars(select(AdvisorCase).where(cases_visible_to(advisor))
+                           .order_by(AdvisorCase.due_at, AdvisorCase.created_at))
+    views = [case_view(c, now) for c in rows]
     return [v for v in views if status is None or v["status"] == status]
 
 
@@ -44,9 +43,10 @@ def _load_case(db, case_id: str, *, lock: bool = False) -> AdvisorCase:
     return case
 
 
-def read_case(db, case_id: str) -> dict:
+def read_case(deps, case_id: str) -> dict:
+    db = deps.db
     case = _load_case(db, case_id)
-    body = case_view(case)
+    body = case_view(case, deps.clock.now())
     account = accounts.account_view(db, db.get(Account, case.account_id))
     body["account"] = {k: account.get(k) for k in (
         "id", "name", "country", "segment", "segment_reasons", "vat_number", "credit_balance",
@@ -62,32 +62,32 @@ def read_case(db, case_id: str) -> dict:
     return body
 
 
-def claim(db, case_id: str) -> dict:
-    advisor = require_advisor().advisor
+def claim(deps, case_id: str) -> dict:
+    db, advisor, now = deps.db, require_advisor().advisor, deps.clock.now()
     case = _load_case(db, case_id, lock=True)
-    lifecycle.claim(db, case, advisor, now=utcnow(), lease=dispatch.claim_lease())
+    lifecycle.claim(db, case, advisor, now=now, lease=dispatch.claim_lease(deps))
     db.commit()
-    return case_view(case)
+    return case_view(case, now)
 
 
-def release(db, case_id: str) -> dict:
-    advisor = require_advisor().advisor
+def release(deps, case_id: str) -> dict:
+    db, advisor, now = deps.db, require_advisor().advisor, deps.clock.now()
     case = _load_case(db, case_id, lock=True)
-    lifecycle.release(db, case, advisor, now=utcnow())
+    lifecycle.release(db, case, advisor, now=now)
     db.commit()
-    return case_view(case)
+    return case_view(case, now)
 
 
-def add_note(db, case_id: str, note: str) -> dict:
-    advisor = require_advisor().advisor
+def add_note(deps, case_id: str, note: str) -> dict:
+    db, advisor = deps.db, require_advisor().advisor
     case = _load_case(db, case_id)
-    lifecycle.add_note(db, case, advisor, note, now=utcnow())
+    lifecycle.add_note(db, case, advisor, note, now=deps.clock.now())
     db.commit()
-    return read_case(db, case_id)
+    return read_case(deps, case_id)
 
 
-def resolve(db, case_id: str, decision: str, note: str | None) -> dict:
-    advisor = require_advisor().advisor
+def resolve(deps, case_id: str, decision: str, note: str | None) -> dict:
+    db, advisor, now = deps.db, require_advisor().advisor, deps.clock.now()
     case = _load_case(db, case_id)
     # The order first, then its case: the same lock order as a withdrawal, so the two wait
     # for each other instead of deadlocking; whichever comes second sees the first's outcome.
@@ -95,13 +95,13 @@ def resolve(db, case_id: str, decision: str, note: str | None) -> dict:
              if case.order_id else None)
     case = db.get(AdvisorCase, case.id, with_for_update=True, populate_existing=True)
     try:
-        lifecycle.decide(db, case, order, advisor, decision, note, now=utcnow(),
-                         lease=dispatch.claim_lease(),
-                         adapter=dispatch.adapter_for(order) if order is not None else None)
+        lifecycle.decide(db, case, order, advisor, decision, note, now=now,
+                         lease=dispatch.claim_lease(deps),
+                         adapter=deps.adapter_for(order.segment) if order is not None else None)
     except AdapterError as exc:
         raise adapter_refusal(db, exc) from exc
     except lifecycle.SubscriptionChanged as exc:
         raise subscription_changed(db, exc) from exc
     db.commit()
-    relay_outbox()
-    return case_view(case)
+    deps.relay()
+    return case_view(case, now)

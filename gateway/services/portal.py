@@ -6,13 +6,11 @@ from sqlalchemy import select
 
 from adapters.errors import AdapterError
 from adapters.models import PortalQuote
-from gateway.access import load_account, principal
+from gateway.access import load_account
 from gateway.errors import GatewayError, not_found
-from gateway.orders import dispatch, lifecycle
-from gateway.orders.jobs import relay_outbox
+from gateway.orders import lifecycle
 from gateway.orders.models import Order
 from gateway.services.views import money
-from tenants.db import utcnow
 from tenants.models import Tenant
 
 
@@ -29,13 +27,13 @@ def list_quotes(db, account_id: str) -> list[dict]:
     return [quote_view(q) for q in rows]
 
 
-def decide_quote(db, quote_id: str, accept: bool, note: str | None = None,
+def decide_quote(deps, quote_id: str, accept: bool, note: str | None = None,
                  po_number: str | None = None) -> dict:
+    db, p = deps.db, deps.principal
     q = db.get(PortalQuote, quote_id)
-    p = principal()
     if q is None or (p.kind != "service" and q.account_id not in p.memberships):
         raise not_found("portal quote")
-    account = load_account(db, q.account_id, "bill")
+    account = load_account(db, q.account_id, "bill", p)
     if accept and not po_number and db.get(Tenant, account.tenant_id).require_po_number:
         raise GatewayError(422, "po_number_required",
                            "Your organisation requires a purchase-order number to accept a quote.",
@@ -44,14 +42,15 @@ def decide_quote(db, quote_id: str, accept: bool, note: str | None = None,
     order = db.get(Order, q.order_id, with_for_update=True, populate_existing=True)
     q = db.get(PortalQuote, quote_id, with_for_update=True, populate_existing=True)
     try:
-        lifecycle.decide_quote(db, q, order, accept, actor=p.label, now=utcnow(), note=note,
-                               po_number=po_number, adapter=dispatch.adapter_for(order))
+        lifecycle.decide_quote(db, q, order, accept, actor=p.label, now=deps.clock.now(),
+                               note=note, po_number=po_number,
+                               adapter=deps.adapter_for(order.segment))
     except AdapterError as exc:
         raise adapter_refusal(db, exc) from exc
     except lifecycle.SubscriptionChanged as exc:
         raise subscription_changed(db, exc) from exc
     db.commit()
-    relay_outbox()
+    deps.relay()
     return quote_view(q)
 
 

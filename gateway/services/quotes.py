@@ -10,9 +10,10 @@ from gateway.services import pricing
 from gateway.services.accounts import load_subscription
 
 
-def quote(db, subscription_id: str, request: dict) -> dict:
-    sub, _ = load_subscription(db, subscription_id)
-    account = load_account(db, sub.account_id, "bill")
-    priced = pricing.price(db, account, [dict(request, subscription_id=sub.id)])
+def quote(deps, subscription_id: str, request: dict) -> dict:
+    db, who = deps.db, deps.principal
+    sub, _ = load_subscription(db, subscription_id, who=who)
+    account = load_account(db, sub.account_id, "bill", who)
+    priced = pricing.price(deps, account, [dict(request, subscription_id=sub.id)])
     cart_has_items = db.scalar(select(exists().where(CartItem.account_id == account.id)))
     return pricing.quote_view(priced, cart_has_items=bool(cart_has_items))
