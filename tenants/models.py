@@ -188,3 +188,12 @@ class ServiceClient(Base):
     name: Mapped[str] = mapped_column(String(200))
     scopes: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = stamped()
+
+
+class CacheVersion(Base):
+    """Bumped in the transaction of every change to rarely changing data (issuers, tenants'
+    policy, the catalog, contacts): each process's caches compare it and start afresh."""
+
+    __tablename__ = "cache_versions"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
