@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 
 run: install
 	$(BIN)/flask --app wsgi db upgrade
-	$(BIN)/flask --app wsgi seed
+	$(BIN)/flask --app wsgi seed --port $(PORT)
 	$(BIN)/flask --app wsgi run --host 127.0.0.1 --port $(PORT) --no-debugger --no-reload
 
 test: install

@@ -8,6 +8,7 @@ from decimal import Decimal
 import marshmallow as ma
 from marshmallow import fields, validate, validates_schema
 
+from gateway.orders.mail import LOCALES
 from routing.money import CURRENCIES, MINOR_UNITS
 from routing.periods import BILLING_PERIODS
 
@@ -39,6 +40,7 @@ ID = validate.Length(1, 40)  # every id column is String(40)
 # Periods are computed from these dates; keep them where calendar arithmetic stays valid.
 PeriodDate = validate.Range(min=date(1970, 1, 1), max=date(9998, 12, 31))
 Email = validate.Length(max=320)
+Locale = validate.OneOf(LOCALES)
 
 
 class Amount(fields.Decimal):
@@ -170,6 +172,9 @@ class PolicySchema(Strict):
     require_vat_number = fields.Boolean()
     advisor_rules = fields.List(fields.Nested(AdvisorRuleSchema))
     case_due_hours = fields.Integer(strict=True, allow_none=True, validate=Count)
+    require_po_number = fields.Boolean()
+    locale = fields.String(allow_none=True, validate=Locale,
+                           metadata={"description": "contacts' default language: en | fr"})
 
 
 class TenantInSchema(Strict):
@@ -239,6 +244,8 @@ class ContactInSchema(Strict):
     email = fields.Email(required=True, validate=Email)
     roles = fields.List(fields.String(validate=validate.OneOf(["billing_contact", "user"])),
                         required=True, validate=validate.Length(min=1))
+    locale = fields.String(allow_none=True, validate=Locale,
+                           metadata={"description": "en | fr; unset: the tenant's default"})
 
 
 class ContactSchema(Strict):
@@ -250,6 +257,7 @@ class ContactSchema(Strict):
     name = fields.String()
     email = fields.String()
     roles = fields.List(fields.String())
+    locale = fields.String(allow_none=True)
 
 
 class UserInSchema(Strict):
