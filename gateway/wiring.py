@@ -48,5 +48,8 @@ def init_app(app: Flask) -> None:
     api = register_api(app)
     app.register_error_handler(GatewayError, api.handle_gateway_error)
     metrics.init_app(app)
+    from gateway import web
+
+    web.init_app(app)
     app.before_request(protector.authenticate)
     cli.register(app)
