@@ -7,8 +7,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from flask import Flask, g, request, session
 from babel import numbers
+from flask import Flask, g, request, session
 from flask_babel import Babel, format_currency, format_date, format_datetime, get_locale
 
 LOCALES = ("en", "fr")

@@ -26,6 +26,9 @@ def begin(kind: str, issuer: str, subject: str, name: str | None, tenant_id: str
     """A new stored session and a fresh cookie (nothing of the anonymous one carries over)."""
     db = db_session()
     locale = session.get("locale")
+    previous = current()
+    if previous is not None:  # the session it replaces ends now
+        previous.ended_at = utcnow()
     row = WebSession(id=secrets.token_urlsafe(32), kind=kind, issuer=issuer, subject=subject,
                      name=name, tenant_id=tenant_id,
                      expires_at=utcnow() + timedelta(hours=current_app.config["SESSION_HOURS"]))
