@@ -135,6 +135,12 @@ def language():
     return redirect(people.safe_next(request.form.get("next")))
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    # Browsers ask for it whatever the page says; the one icon, from this gateway.
+    return bp.send_static_file("favicon.svg")
+
+
 @bp.app_context_processor
 def _globals():
     return {"person": g.get("person"), "here": request.full_path.rstrip("?") if request else "/",

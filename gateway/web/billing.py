@@ -293,7 +293,7 @@ def _cart_account(account_id: str | None) -> str:
     return mine[0]
 
 
-def render_cart(account_id: str, *, status=200, notice=None, errors=None):
+def render_cart(account_id: str, *, status=200, notice=None, errors=None, vat_error=None):
     db = db_session()
     account = accounts.read(db, account_id)
     if not can_bill(account_id):
@@ -311,7 +311,8 @@ def render_cart(account_id: str, *, status=200, notice=None, errors=None):
             item["sub"] = accounts.read_subscription(db, item["subscription_id"])
         item["names"] = catalog_names(item.get("product") or item["sub"]["product"])
     return render_template("cart.html", account=account, cart=content, billing=True,
-                           notice=notice, errors=errors or {}, key=str(uuid.uuid4())), status
+                           notice=notice, errors=errors or {}, vat_error=vat_error,
+                           key=str(uuid.uuid4())), status
 
 
 @bp.get("/cart")
@@ -336,6 +337,19 @@ def cart_item(account_id, item_id):
         if exc.status == 404:
             raise
         return render_cart(account_id, status=exc.status, notice=exc.message)
+    return redirect(url_for("web_billing.cart_page", account=account_id))
+
+
+@bp.post("/cart/<account_id>/vat-number")
+@signed_in
+def cart_vat_number(account_id):
+    try:
+        requirements.set_vat_number(db_session(), account_id, request.form.get("vat_number", "")[:40])
+    except GatewayError as exc:
+        if exc.status == 404:
+            raise
+        message = (exc.extra.get("errors") or {}).get("vat_number", [exc.message])[0]
+        return render_cart(account_id, status=422, vat_error=message)
     return redirect(url_for("web_billing.cart_page", account=account_id))
 
 

@@ -162,6 +162,12 @@ def test_the_walk_in_french(browser):
     total = format_currency(Decimal(quote["total_due"]), "EUR", locale="fr")
     assert b.text("#total-due") == total.replace("\xa0", " ")  # 339,54 € (Selenium shows nbsp as a space)
     assert "numéro de TVA" in b.text("#prompt-vat")
+    # The summary follows the form as it changes (htmx), without a click.
+    b.type("#licenses", "9")
+    b.wait_for(lambda: b.text("#new-licenses") == "9", "the summary did not follow the form")
+    quote = api(live, ALICE).post(f"/api/v1/subscriptions/{sub}/quotes",
+                                  json={"plan": "business", "licenses": 9}).get_json()
+    assert Decimal(b.find("#total-due").get_attribute("data-amount")) == Decimal(quote["total_due"])
     assert b.text("#add-to-cart-instead") == "Ajouter au panier"
     b.open("/cart")
     assert "Votre panier est vide." in b.text("main")

@@ -211,3 +211,57 @@ def test_development_issuer_is_off_without_dev_issuer(sqlite_url, tmp_path):
     http = app.test_client()
     assert http.get("/dev-issuer/.well-known/openid-configuration").status_code == 404
     assert http.get("/dev-issuer/authorize").status_code == 404
+
+
+def test_an_expired_trial_offers_subscribe_now_and_buys_a_new_period(live_sqlite):
+    import time
+    from datetime import date, timedelta
+
+    from gateway import demo
+    from tests.conftest import Http, service_token
+
+    gw = live_sqlite
+    admin = Http(gw.app.test_client(), service_token(gw.app))
+    alice_api = Http(gw.app.test_client(), demo.dev_token(gw.app, ALICE))
+    account = alice_api.get("/api/v1/me").get_json()["accounts"][0]["account_id"]
+    start = (date.today() - timedelta(days=45)).isoformat()
+    trial = admin.post(f"/api/v1/accounts/{account}/subscriptions", json={
+        "product": "webinar", "plan": "free", "licenses": 1, "billing_period": "monthly",
+        "status": "expired", "current_period_start": start}).get_json()["id"]
+    b = gw.browser()
+    home = b.sign_in(ALICE)
+    assert f'/subscriptions/{trial}/modify">Subscribe now' in home.text
+    page = b.get(f"/subscriptions/{trial}/modify")
+    assert "Subscribe now" in page.text and 'id="total-due"' not in page.text
+    page = b.get(f"/subscriptions/{trial}/modify?plan=lite&licenses=2&billing_period=monthly")
+    assert 'data-line-type="charge"' in page.text and 'data-line-type="credit_unused"' not in page.text
+    quote_total = re.search(r'id="total-due" data-amount="([^"]+)"', page.text).group(1)
+    assert 'id="prompt-payment"' in page.text and 'id="prompt-vat"' in page.text
+    b.post(f"/accounts/{account}/payment-method", {"token": "tok_test", "brand": "visa", "last4": "4242",
+                                                   "exp_month": "12", "exp_year": "2031", "next": "/"})
+    b.get(f"/subscriptions/{trial}/modify?plan=lite&licenses=2&billing_period=monthly")
+    b.post(f"/subscriptions/{trial}/vat-number", {"vat_number": "DE136695976", "plan": "lite",
+                                                  "licenses": "2", "billing_period": "monthly"})
+    assert 'id="prompt-vat"' not in b.last.text and 'id="prompt-payment"' not in b.last.text
+    now = re.search(r'id="total-due" data-amount="([^"]+)"', b.last.text).group(1)
+    assert now != quote_total  # reverse charge: no VAT any more
+    placed = b.post(f"/subscriptions/{trial}/modify", {"plan": "lite", "licenses": "2",
+                                                       "billing_period": "monthly", "action": "place",
+                                                       "key": "subscribe-1"})
+    assert "/orders/" in placed.url
+    for _ in range(40):
+        if alice_api.get(f"/api/v1/subscriptions/{trial}").get_json()["status"] == "active":
+            break
+        time.sleep(0.25)
+    sub = alice_api.get(f"/api/v1/subscriptions/{trial}").get_json()
+    assert (sub["status"], sub["plan"], sub["licenses"]) == ("active", "lite", 2)
+
+
+def test_a_card_number_is_never_taken_as_a_payment_token(live_sqlite):
+    b = live_sqlite.browser()
+    b.sign_in(ALICE)
+    account = re.search(r'data-account="([^"]+)"', b.get("/").text).group(1)
+    r = b.post(f"/accounts/{account}/payment-method", {"token": "4242424242424242", "brand": "visa",
+                                                       "last4": "4242", "exp_month": "12",
+                                                       "exp_year": "2031", "next": "/"})
+    assert r.status_code == 422 and "never the card number" in r.text
