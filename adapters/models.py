@@ -9,7 +9,7 @@ from functools import partial
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tenants.db import Base, Money, new_id, utcnow
+from tenants.db import Base, Money, new_id, stamped
 
 
 class OutboxMessage(Base):
@@ -19,7 +19,7 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
 
 
@@ -38,7 +38,7 @@ class AdvisorCase(Base):
     due_at: Mapped[datetime] = mapped_column(DateTime)
     decision: Mapped[str | None] = mapped_column(String(20))
     note: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
@@ -57,7 +57,7 @@ class PortalQuote(Base):
     total_due: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3))
     expires_at: Mapped[datetime] = mapped_column(DateTime)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
 
 
 class LedgerEntry(Base):
@@ -66,4 +66,4 @@ class LedgerEntry(Base):
     __tablename__ = "billing_center_ledger"
     order_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     system: Mapped[str] = mapped_column(String(30))
-    applied_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    applied_at: Mapped[datetime] = stamped()

@@ -49,9 +49,10 @@ def visible_account_ids() -> frozenset[str] | None:
     return frozenset(p.memberships)
 
 
-def load_account(db, account_id: str, need: str = "read") -> Account:
-    """The account, if the caller may `need` ("read" | "bill" | "admin") it; 404 if invisible."""
-    p = principal()
+def load_account(db, account_id: str, need: str = "read", who: Principal | None = None) -> Account:
+    """The account, if the caller may `need` ("read" | "bill" | "admin") it; 404 if invisible.
+    `who` is the caller (use cases pass theirs; else the request's)."""
+    p = who or principal()
     if p.kind == "service":
         wanted = {"read": READ_SCOPES, "bill": frozenset({"billing"}),
                   "admin": frozenset({"admin"})}[need]

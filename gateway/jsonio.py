@@ -21,3 +21,10 @@ def _default(o):
 class JSONProvider(DefaultJSONProvider):
     default = staticmethod(_default)
     sort_keys = False
+
+
+def dumps(obj) -> str:
+    """The same encoding without an app (use cases run outside Flask in the fast tests)."""
+    import json
+
+    return json.dumps(obj, default=_default)

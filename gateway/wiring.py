@@ -19,9 +19,9 @@ from gateway.errors import GatewayError
 def init_app(app: Flask) -> None:
     cfg = app.config
     instance = Path(cfg["INSTANCE_PATH"])
-    app.extensions["gateway.db"] = Database(cfg["DATABASE_URL"])
+    app.extensions["gateway.clock"] = clock.from_settings(cfg)
+    app.extensions["gateway.db"] = Database(cfg["DATABASE_URL"], app.extensions["gateway.clock"])
     app.teardown_appcontext(close_session)
-    app.extensions["gateway.clock"] = cfg.get("CLOCK") or clock.from_settings(cfg)
 
     own = load_or_create(Path(cfg["SIGNING_KEY_FILE"] or instance / "signing-key.pem"))
     app.extensions["gateway.own_key"] = own

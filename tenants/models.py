@@ -10,7 +10,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Date,
-    DateTime,
     ForeignKey,
     Integer,
     String,
@@ -18,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from tenants.db import Base, Money, new_id, utcnow
+from tenants.db import Base, Money, new_id, stamped
 
 
 def _id(prefix):
@@ -39,7 +38,7 @@ class Issuer(Base):
     # the secret is kept readable (the gateway presents it) but never answered by the API.
     web_client_id: Mapped[str | None] = mapped_column(String(200))
     web_client_secret: Mapped[str | None] = mapped_column(String(500))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
 
     @property
     def web_client(self) -> dict | None:
@@ -58,7 +57,7 @@ class Tenant(Base):
     require_vat_number: Mapped[bool] = mapped_column(Boolean, default=True)
     advisor_rules: Mapped[list | None] = mapped_column(JSON)
     case_due_hours: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
     issuers: Mapped[list[Issuer]] = relationship(secondary="tenant_issuers", lazy="selectin")
 
 
@@ -77,7 +76,7 @@ class Advisor(Base):
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320))
     pool: Mapped[str] = mapped_column(String(100), default="corporate-account-services")
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
 
 
 class Account(Base):
@@ -98,7 +97,7 @@ class Account(Base):
     pm_last4: Mapped[str | None] = mapped_column(String(4))
     pm_exp_month: Mapped[int | None] = mapped_column(Integer)
     pm_exp_year: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
 
 
 class Contact(Base):
@@ -110,7 +109,7 @@ class Contact(Base):
     subject: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
 
 
 class Membership(Base):
@@ -127,7 +126,7 @@ class User(Base):
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
 
 
 class Product(Base):
@@ -174,15 +173,15 @@ class Subscription(Base):
     current_period_end: Mapped[date] = mapped_column(Date)
     # Bumped on every change: a second order priced against an older version must lose.
     version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = stamped()
+    updated_at: Mapped[datetime] = stamped(on_update=True)
 
 
 class LicenseAssignment(Base):
     __tablename__ = "license_assignments"
     subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
-    assigned_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    assigned_at: Mapped[datetime] = stamped()
 
 
 class ServiceClient(Base):
@@ -193,4 +192,4 @@ class ServiceClient(Base):
     secret_hash: Mapped[str] = mapped_column(String(200))
     name: Mapped[str] = mapped_column(String(200))
     scopes: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()

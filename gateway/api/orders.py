@@ -7,6 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from gateway.api.billing_schemas import OrderInSchema, OrderSchema
+from gateway.composition import for_request
 from gateway.database import session
 from gateway.services import orders
 
@@ -26,7 +27,7 @@ class AccountOrders(MethodView):
                           "schema": {"type": "string"}}])
     def post(self, data, account_id):
         """Place an order (idempotent by Idempotency-Key)."""
-        placed = orders.place(session(), account_id, data, request.headers.get("Idempotency-Key"))
+        placed = orders.place(for_request(), account_id, data, request.headers.get("Idempotency-Key"))
         if placed.replay:  # the first answer, byte for byte as it was serialised then
             return current_app.json.response(placed.body), placed.status
         return placed.body, placed.status

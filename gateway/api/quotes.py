@@ -6,7 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from gateway.api.billing_schemas import CartItemSchema, CartSchema, ChangeSchema, ItemSchema, QuoteSchema
-from gateway.database import session
+from gateway.composition import for_request
 from gateway.services import cart, quotes
 
 blp = Blueprint("quotes", __name__, description="Quotes and the cart")
@@ -18,7 +18,7 @@ class Quotes(MethodView):
     @blp.response(200, QuoteSchema)
     def post(self, data, subscription_id):
         """Price a change to a subscription."""
-        return quotes.quote(session(), subscription_id, data)
+        return quotes.quote(for_request(), subscription_id, data)
 
 
 @blp.route("/accounts/<account_id>/cart")
@@ -26,7 +26,7 @@ class Cart(MethodView):
     @blp.response(200, CartSchema)
     def get(self, account_id):
         """The cart's items and order-level totals."""
-        return cart.read(session(), account_id)
+        return cart.read(for_request(), account_id)
 
 
 @blp.route("/accounts/<account_id>/cart/items")
@@ -35,7 +35,7 @@ class CartItems(MethodView):
     @blp.response(201, CartItemSchema)
     def post(self, data, account_id):
         """Add a change (or a new subscription) to the cart."""
-        return cart.add(session(), account_id, data)
+        return cart.add(for_request(), account_id, data)
 
 
 @blp.route("/accounts/<account_id>/cart/items/<item_id>")
@@ -44,9 +44,9 @@ class CartItem(MethodView):
     @blp.response(200, CartItemSchema)
     def patch(self, data, account_id, item_id):
         """Edit a cart item."""
-        return cart.edit(session(), account_id, item_id, data)
+        return cart.edit(for_request(), account_id, item_id, data)
 
     @blp.response(204)
     def delete(self, account_id, item_id):
         """Remove a cart item."""
-        cart.remove(session(), account_id, item_id)
+        cart.remove(for_request(), account_id, item_id)

@@ -10,7 +10,7 @@ from adapters import outbox
 from adapters.models import AdvisorCase, PortalQuote
 from gateway.services import events
 from gateway.services.views import money
-from tenants.db import utcnow
+from tenants.db import session_clock
 from tenants.models import Account, Tenant
 
 PROCESS = "gateway.orders.jobs.process_order"
@@ -21,7 +21,8 @@ POOL = "corporate-account-services"
 QUOTE_VALIDITY = timedelta(days=30)
 
 
-def on_placed(db, order) -> None:
+def on_placed(db, order, clock=None) -> None:
+    clock = clock or session_clock(db)
     if order.route_destination == "billing_center":
         outbox.add(db, PROCESS, args=[order.id], job_id=f"order-{order.id}", on_failure=FAILED)
     elif order.route_destination == "corporate_portal":
@@ -31,21 +32,22 @@ def on_placed(db, order) -> None:
                     "licenses": i.licenses, "billing_period": i.billing_period,
                     "changes": i.changes} for i in order.items],
             total_due=order.total_due, currency=order.currency,
-            expires_at=utcnow() + QUOTE_VALIDITY))
+            expires_at=clock.now() + QUOTE_VALIDITY))
         if current_app.extensions["gateway.corporate_portal"].remote:
             outbox.add(db, SEND_QUOTE, args=[order.id], job_id=f"quote-{order.id}", on_failure=FAILED)
     else:
-        open_case(db, order, order.route_reason)
+        open_case(db, order, order.route_reason, clock)
 
 
-def open_case(db, order, reason: str) -> AdvisorCase:
+def open_case(db, order, reason: str, clock=None) -> AdvisorCase:
+    clock = clock or session_clock(db)
     account = db.get(Account, order.account_id)
     tenant = db.get(Tenant, order.tenant_id)
     hours = tenant.case_due_hours or 24
     case = AdvisorCase(tenant_id=order.tenant_id, account_id=order.account_id, order_id=order.id,
                        reason=reason, status="open", assigned_advisor_id=account.advisor_id,
                        pool=POOL if account.advisor_id is None else _pool(db, account.advisor_id),
-                       due_at=_business_due(utcnow(), hours))
+                       due_at=_business_due(clock.now(), hours))
     db.add(case)
     db.flush()
     outbox.add(db, NOTIFY_CASE, args=[case.id], job_id=f"notify-{case.id}")

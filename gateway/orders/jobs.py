@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy import select
 
+from gateway import composition
 from gateway.database import session
 from gateway.orders.dispatch import open_case
 from gateway.orders.models import Order
 from gateway.services import events
 from gateway.services.views import money
-from tenants.db import utcnow
 from tenants.models import Account, Contact, Membership, Subscription
 
 
@@ -20,13 +20,14 @@ class SubscriptionChanged(Exception):
 
 def process_order(order_id: str) -> None:
     """Queue job for billing-center orders; safe to run twice."""
-    db = session()
+    deps = composition.for_job()
+    db = deps.db
     order = db.get(Order, order_id, with_for_update=True)
     if order is None or order.status != "processing":
         return
-    apply(db, order)
+    apply(deps, order)
     db.commit()
-    notify_completed(db, order)
+    notify_completed(db, order, deps.notifier)
 
 
 def order_failed(order_id: str) -> None:
@@ -42,13 +43,13 @@ def order_failed(order_id: str) -> None:
     db.commit()
 
 
-def apply(db, order: Order, *, through_adapter: bool = True) -> None:
+def apply(deps, order: Order, *, through_adapter: bool = True) -> None:
     """Every item or none: the subscriptions take the new terms, the balance moves. The change
     goes through the adapter of the account's segment: the billing center for self-serve
     accounts, the corporate portal (as a purchase order) for enterprise ones."""
+    db = deps.db
     if through_adapter:
-        adapter = "gateway.corporate_portal" if order.segment == "enterprise" else "gateway.billing_center"
-        current_app.extensions[adapter].apply(change_payload(order), db=db)
+        deps.adapter_for(order.segment).apply(change_payload(order), db=db)
     account = db.get(Account, order.account_id, with_for_update=True, populate_existing=True)
     for item in order.items:
         sub = _target(db, order, item)
@@ -65,7 +66,7 @@ def apply(db, order: Order, *, through_adapter: bool = True) -> None:
             "current_period_end": sub.current_period_end.isoformat()})
     account.credit_balance = account.credit_balance - order.balance_applied + order.credit_added
     order.status = "completed"
-    order.completed_at = utcnow()
+    order.completed_at = deps.clock.now()
     events.record(db, "order.completed", order.tenant_id, {
         "order_id": order.id, "account_id": order.account_id,
         "total_due": money(order.total_due, order.currency), "currency": order.currency})
@@ -106,9 +107,8 @@ def change_payload(order: Order) -> dict:
             "total_due": money(order.total_due, cur)}
 
 
-def notify_completed(db, order: Order) -> None:
+def notify_completed(db, order: Order, notifier) -> None:
     """The confirmation to the billing contacts, with the details of the purchase."""
-    notifier = current_app.extensions.get("gateway.notifier")
     if notifier is None:
         return
     rows = db.execute(select(Contact.email, Membership.roles)
@@ -154,10 +154,11 @@ def poll_portal_quotes(limit: int = 100) -> int:
     from adapters.models import PortalQuote
     from gateway.services.people_queue import reject
 
-    portal = current_app.extensions["gateway.corporate_portal"]
+    deps = composition.for_job()
+    portal = deps.corporate_portal
     if not portal.remote:
         return 0
-    db = session()
+    db = deps.db
     open_ids = db.scalars(select(PortalQuote.id).where(
         PortalQuote.status == "open", PortalQuote.external_id.is_not(None)).limit(limit)).all()
     moved = 0
@@ -170,12 +171,12 @@ def poll_portal_quotes(limit: int = 100) -> int:
         order = db.get(Order, quote.order_id, with_for_update=True)
         quote.status = answer["status"]
         if answer["status"] == "accepted":
-            apply(db, order, through_adapter=False)  # accepted in the portal: it has it already
+            apply(deps, order, through_adapter=False)  # accepted in the portal: it has it already
         else:
             reject(db, order, answer.get("note") or "Rejected in the corporate billing portal.")
         db.commit()
         if order.status == "completed":
-            notify_completed(db, order)
+            notify_completed(db, order, deps.notifier)
         moved += 1
     return moved
 
@@ -210,13 +211,14 @@ def requeue_stuck_orders() -> int:
     from adapters import outbox
     from gateway.orders.dispatch import FAILED, PROCESS
 
-    db = session()
-    cutoff = utcnow() - timedelta(seconds=current_app.config["STUCK_ORDER_SECONDS"])
+    deps = composition.for_job()
+    db = deps.db
+    cutoff = deps.clock.now() - timedelta(seconds=deps.settings["STUCK_ORDER_SECONDS"])
     stuck = db.scalars(select(Order).where(Order.status == "processing", Order.updated_at < cutoff)
                        .with_for_update(skip_locked=True).limit(100)).all()
     for order in stuck:
         outbox.add(db, PROCESS, args=[order.id], on_failure=FAILED)
-        order.updated_at = utcnow()
+        order.updated_at = deps.clock.now()
     db.commit()
     return len(stuck)
 

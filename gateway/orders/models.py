@@ -9,7 +9,7 @@ from functools import partial
 from sqlalchemy import JSON, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from tenants.db import Base, Money, new_id, utcnow
+from tenants.db import Base, Money, new_id, stamped
 
 # An order in one of these has been placed and not yet applied or rejected.
 OPEN_STATUSES = ("processing", "awaiting_advisor", "awaiting_acceptance")
@@ -26,7 +26,7 @@ class CartItem(Base):
     plan: Mapped[str | None] = mapped_column(String(60))
     licenses: Mapped[int | None] = mapped_column(Integer)
     billing_period: Mapped[str | None] = mapped_column(String(10))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
 
 
 class Order(Base):
@@ -53,8 +53,8 @@ class Order(Base):
     note: Mapped[str | None] = mapped_column(Text)
     placed_by: Mapped[str] = mapped_column(String(300))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = stamped()
+    updated_at: Mapped[datetime] = stamped(on_update=True)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
     items: Mapped[list[OrderItem]] = relationship(
         cascade="all, delete-orphan", order_by="OrderItem.position", lazy="selectin"
@@ -93,7 +93,7 @@ class IdempotencyRecord(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[dict | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    created_at: Mapped[datetime] = stamped(index=True)
 
 
 class Event(Base):
@@ -102,7 +102,7 @@ class Event(Base):
     type: Mapped[str] = mapped_column(String(60))
     tenant_id: Mapped[str] = mapped_column(String(40), index=True)
     data: Mapped[dict] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
 
 
 class AuditRecord(Base):
@@ -113,4 +113,4 @@ class AuditRecord(Base):
     actor: Mapped[str] = mapped_column(String(300))
     action: Mapped[str] = mapped_column(String(60))
     data: Mapped[dict] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()

@@ -55,12 +55,13 @@ def subscription_view(db, sub: Subscription, account: Account) -> dict:
     return views.subscription(sub, account.currency, price)
 
 
-def load_subscription(db, subscription_id: str, need: str = "read") -> tuple[Subscription, Account]:
+def load_subscription(db, subscription_id: str, need: str = "read",
+                      who=None) -> tuple[Subscription, Account]:
     sub = db.get(Subscription, subscription_id)
-    p = principal()
+    p = who or principal()
     if sub is None or (p.kind != "service" and sub.account_id not in p.memberships):
         raise not_found("subscription")
-    return sub, load_account(db, sub.account_id, need)
+    return sub, load_account(db, sub.account_id, need, p)
 
 
 def list_subscriptions(db, account_id: str) -> list[dict]:

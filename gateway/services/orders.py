@@ -8,21 +8,18 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import current_app
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gateway import clock, metrics
+from gateway import metrics
 from gateway.access import load_account, principal
 from gateway.errors import GatewayError, not_found
-from gateway.orders.jobs import relay_outbox
 from gateway.orders.models import OPEN_STATUSES, CartItem, IdempotencyRecord, Order, OrderItem
 from gateway.services import cart, events, pricing
 from gateway.services.licenses import assigned_count
 from gateway.services.views import money
 from routing.requirements import outstanding
 from routing.vat import RATES_AS_OF
-from tenants.db import utcnow
 from tenants.models import Subscription
 
 MAX_KEY_LENGTH = 200  # the column's width
@@ -39,20 +36,21 @@ class Placed:
     replay: bool = False
 
 
-def place(db, account_id: str, body: dict, key: str | None) -> Placed:
-    account = load_account(db, account_id, "bill")
+def place(deps, account_id: str, body: dict, key: str | None) -> Placed:
+    db, who = deps.db, deps.principal
+    account = load_account(db, account_id, "bill", who)
     if not key:
         raise GatewayError(400, "idempotency_key_required", "Send an Idempotency-Key header.")
     if len(key) > MAX_KEY_LENGTH:
         raise GatewayError(400, "idempotency_key_invalid",
                            f"An Idempotency-Key has at most {MAX_KEY_LENGTH} characters.")
-    scope = f"{principal().label}|{account.id}"
+    scope = f"{who.label}|{account.id}"
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
-    replay = _claim_key(db, scope, key, digest)
+    replay = _claim_key(deps, scope, key, digest)
     if replay is not None:
         return replay
     try:
-        answer = _place(db, account, body, key)
+        answer = _place(deps, account, body, key)
     except BaseException as exc:
         db.rollback()
         # A refusal places nothing, so the key may be used again once the caller has fixed it.
@@ -60,33 +58,34 @@ def place(db, account_id: str, body: dict, key: str | None) -> Placed:
                                                    IdempotencyRecord.key == key))
         if isinstance(exc, GatewayError):
             events.audit(db, tenant_id=account.tenant_id, account_id=account.id,
-                         actor=principal().label, action="order.refused",
+                         actor=who.label, action="order.refused",
                          data={"error": exc.error, "message": exc.message, "request": body})
         db.commit()
         raise
     # Stored with the order, in its transaction: a replay answers exactly this.
     db.execute(update(IdempotencyRecord)
                .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
-               .values(response_status=201, response_body=json.loads(current_app.json.dumps(answer))))
+               .values(response_status=201, response_body=json.loads(deps.dumps(answer))))
     db.commit()
-    relay_outbox()
+    deps.relay()
     metrics.count_order("placed")
     return Placed(answer)
 
 
-def _claim_key(db, scope: str, key: str, digest: str):
+def _claim_key(deps, scope: str, key: str, digest: str):
+    db = deps.db
     db.add(IdempotencyRecord(scope=scope, key=key, request_hash=digest))
     try:
         db.commit()
         return None
     except IntegrityError:
         db.rollback()
-    if _forget_stale_key(db, scope, key):
-        return _claim_key(db, scope, key, digest)
+    if _forget_stale_key(deps, scope, key):
+        return _claim_key(deps, scope, key, digest)
     record = db.scalar(select(IdempotencyRecord).where(IdempotencyRecord.scope == scope,
                                                        IdempotencyRecord.key == key))
     if record is None:  # the first attempt was refused and released the key meanwhile
-        return _claim_key(db, scope, key, digest)
+        return _claim_key(deps, scope, key, digest)
     if record.request_hash != digest:
         raise GatewayError(422, "idempotency_key_reused",
                            "This Idempotency-Key was used with another request body.")
@@ -96,11 +95,11 @@ def _claim_key(db, scope: str, key: str, digest: str):
     return Placed(record.response_body, record.response_status, replay=True)
 
 
-def _forget_stale_key(db, scope: str, key: str) -> bool:
+def _forget_stale_key(deps, scope: str, key: str) -> bool:
     """An expired key is forgotten; so is a claim whose request died before answering (the
     order and its answer commit together, so such a claim placed nothing)."""
-    cfg = current_app.config
-    now = utcnow()
+    db, cfg = deps.db, deps.settings
+    now = deps.clock.now()
     ttl = timedelta(hours=cfg["IDEMPOTENCY_TTL_HOURS"])
     lease = timedelta(seconds=cfg["IDEMPOTENCY_LEASE_SECONDS"])
     gone = db.execute(delete(IdempotencyRecord).where(
@@ -111,7 +110,8 @@ def _forget_stale_key(db, scope: str, key: str) -> bool:
     return gone.rowcount > 0
 
 
-def _place(db, account, body: dict, key: str) -> dict:
+def _place(deps, account, body: dict, key: str) -> dict:
+    db = deps.db
     cart_items = cart.items(db, account.id)
     if body.get("cart"):
         if not cart_items:
@@ -126,7 +126,7 @@ def _place(db, account, body: dict, key: str) -> dict:
     _refuse_duplicates(specs)
     # Row locks on PostgreSQL; SQLite serialises writers with BEGIN IMMEDIATE instead.
     account = db.get(type(account), account.id, with_for_update=True, populate_existing=True)
-    priced = pricing.price(db, account, specs, lock=True)
+    priced = pricing.price(deps, account, specs, lock=True)
     missing = outstanding(priced.requirements)
     if missing:
         raise GatewayError(409, "requirements_outstanding",
@@ -136,7 +136,7 @@ def _place(db, account, body: dict, key: str) -> dict:
                                          for r in priced.requirements],
                            next_action="provide_requirements")
     _refuse_concurrent_changes(db, priced)
-    order = _write(db, priced, key)
+    order = _write(deps, priced, key)
     if body.get("cart"):
         db.execute(delete(CartItem).where(CartItem.account_id == account.id))
     db.flush()
@@ -163,7 +163,8 @@ def _refuse_concurrent_changes(db, priced) -> None:
                            f"Another change to subscription {busy} is in progress.")
 
 
-def _write(db, priced, key: str) -> Order:
+def _write(deps, priced, key: str) -> Order:
+    db = deps.db
     account, t, cur = priced.account, priced.totals, priced.account.currency
     status = STATUS_BY_ROUTE[priced.route.destination]
     order = Order(
@@ -173,7 +174,7 @@ def _write(db, priced, key: str) -> Order:
         credit_added=t.credit_added,
         tax_treatment=priced.tax.treatment, tax_country=priced.tax.country,
         tax_rate=priced.tax.rate, tax_amount=t.tax, total_due=t.total_due,
-        rates_as_of=RATES_AS_OF, today=clock.today(), placed_by=principal().label,
+        rates_as_of=RATES_AS_OF, today=deps.clock.today(), placed_by=deps.principal.label,
         idempotency_key=key)
     for n, item in enumerate(priced.items):
         sub = item.subscription
@@ -195,9 +196,9 @@ def _write(db, priced, key: str) -> Order:
         "order_id": order.id, "account_id": order.account_id, "status": order.status,
         "route": order.route_destination, "total_due": money(order.total_due, cur),
         "currency": cur})
-    dispatch.on_placed(db, order)
+    dispatch.on_placed(db, order, deps.clock)
     events.audit(db, tenant_id=order.tenant_id, account_id=order.account_id,
-                 actor=principal().label, action="order.placed", data={
+                 actor=deps.principal.label, action="order.placed", data={
                      "order_id": order.id, "route": order.route_destination,
                      "reason": order.route_reason,
                      "items": [{"subscription_id": i.subscription_id, "product": i.product,

@@ -9,13 +9,13 @@ from sqlalchemy import or_, select
 
 from adapters.errors import AdapterError
 from adapters.models import AdvisorCase, PortalQuote
+from gateway import clock, composition
 from gateway.access import load_account, principal, require_advisor
 from gateway.errors import GatewayError, not_found
 from gateway.orders import jobs
 from gateway.orders.models import Order
 from gateway.services import events
 from gateway.services.views import money
-from tenants.db import utcnow
 
 
 # -- corporate portal (embedded) -------------------------------------------------------------
@@ -40,7 +40,7 @@ def decide_quote(db, quote_id: str, accept: bool, note: str | None = None) -> di
     load_account(db, q.account_id, "bill")
     if q.status != "open":
         raise GatewayError(409, "quote_closed", f"This quote is already {q.status}.")
-    if q.expires_at < utcnow():
+    if q.expires_at < clock.now():
         raise GatewayError(409, "quote_expired", "This quote has expired; place the order again.")
     order = db.get(Order, q.order_id, with_for_update=True)
     if accept:
@@ -51,13 +51,13 @@ def decide_quote(db, quote_id: str, accept: bool, note: str | None = None) -> di
         reject(db, order, note or "Rejected by the billing contact in the corporate billing portal.")
     db.commit()
     if accept:
-        jobs.notify_completed(db, order)
+        jobs.notify_completed(db, order, composition.for_request().notifier)
     return quote_view(q)
 
 
 def _apply_or_refuse(db, order: Order) -> None:
     try:
-        jobs.apply(db, order)
+        jobs.apply(composition.for_request(), order)
     except AdapterError as exc:
         # The outside system is down or refused: nothing changes, the case stays with the advisor.
         db.rollback()
@@ -77,7 +77,7 @@ def reject(db, order: Order, note: str) -> None:
 
 # -- advisors' queue -------------------------------------------------------------------------
 def case_view(c: AdvisorCase) -> dict:
-    claimed = c.claimed_by if c.claim_expires_at and c.claim_expires_at > utcnow() else None
+    claimed = c.claimed_by if c.claim_expires_at and c.claim_expires_at > clock.now() else None
     return {"id": c.id, "tenant_id": c.tenant_id, "account_id": c.account_id,
             "order_id": c.order_id, "reason": c.reason,
             "status": "claimed" if c.status == "open" and claimed else c.status,
@@ -109,7 +109,7 @@ def _load_case(db, case_id: str) -> AdvisorCase:
 
 
 def _take(case: AdvisorCase, advisor_id: str) -> None:
-    now = utcnow()
+    now = clock.now()
     if case.status != "open":
         raise GatewayError(409, "case_resolved", "This case is already resolved.")
     if case.claimed_by not in (None, advisor_id) and case.claim_expires_at and case.claim_expires_at > now:
@@ -138,11 +138,11 @@ def resolve(db, case_id: str, decision: str, note: str | None) -> dict:
         else:
             reject(db, order, note or "Rejected by your account advisor.")
     case.status, case.decision, case.note = "resolved", decision, note
-    case.resolved_at = utcnow()
+    case.resolved_at = clock.now()
     events.record(db, "advisor_case.resolved", case.tenant_id, {
         "case_id": case.id, "order_id": case.order_id, "decision": decision, "note": note,
         "advisor_id": advisor.id})
     db.commit()
     if order is not None and order.status == "completed":
-        jobs.notify_completed(db, order)
+        jobs.notify_completed(db, order, composition.for_request().notifier)
     return case_view(case)

@@ -8,11 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import lazyload
 
-from gateway import clock
 from gateway.errors import GatewayError, not_found
 from gateway.orders.models import OPEN_STATUSES, Order
 from gateway.services import views
@@ -70,8 +68,7 @@ def price_unavailable(plan, period, currency) -> GatewayError:
     return GatewayError(422, "price_unavailable", message, errors={"plan": [message]})
 
 
-def price_spec(db, account: Account, spec: dict, *, lock: bool = False) -> PricedItem:
-    today = clock.today()
+def price_spec(db, account: Account, spec: dict, today, *, lock: bool = False) -> PricedItem:
     if spec.get("subscription_id"):
         sub = db.get(Subscription, spec["subscription_id"], with_for_update=lock)
         if sub is None or sub.account_id != account.id:
@@ -115,23 +112,24 @@ def price_spec(db, account: Account, spec: dict, *, lock: bool = False) -> Price
                       Route("", ""))
 
 
-def price(db, account: Account, specs: list[dict], *, lock: bool = False) -> PricedOrder:
+def price(deps, account: Account, specs: list[dict], *, lock: bool = False) -> PricedOrder:
+    db, today = deps.db, deps.clock.today()
     # Only the tenant's policy is needed here, not its issuers (an eager, JWKS-sized load).
     tenant = db.get(Tenant, account.tenant_id, options=[lazyload(Tenant.issuers)])
-    items = [price_spec(db, account, s, lock=lock) for s in specs]
+    items = [price_spec(db, account, s, today, lock=lock) for s in specs]
     segment = views.segment_of(account, tenant, active_licenses(db, account.id)).segment
     rules = [TenantRule(r["change_kind"], r["reason"], r.get("segment"))
              for r in tenant.advisor_rules or ()]
     for item in items:
         item.route = route(segment, item.kinds, rules)
     has_vat = vat_number_is_valid(account.vat_number, account.country)
-    tax = tax_treatment(current_app.config["SELLER_COUNTRY"], account.country, has_vat)
+    tax = tax_treatment(deps.settings["SELLER_COUNTRY"], account.country, has_vat)
     totals = price_order([i.price for i in items], currency=account.currency,
                          credit_balance=available_balance(db, account), vat_rate=tax.rate)
     rate_increase = any(i.price.rate_increase for i in items)
     reqs = requirements(
         rate_increase=rate_increase, payment_terms=account.payment_terms,
-        has_payment_method=has_payment_method(account, clock.today()),
+        has_payment_method=has_payment_method(account, today),
         country=account.country, vat_number_required_by_policy=tenant.require_vat_number,
         has_valid_vat_number=has_vat)
     return PricedOrder(account, items, totals, tax, reqs,

@@ -17,6 +17,7 @@ from adapters.models import AdvisorCase
 from gateway.access import billing_contacts
 from gateway.api.billing_schemas import ChangeSchema
 from gateway.api.schemas import Count, Period
+from gateway.composition import for_request
 from gateway.database import session as db_session
 from gateway.errors import GatewayError
 from gateway.services import (
@@ -153,11 +154,10 @@ def _summary(sub: dict, account: dict, change: dict, errors: dict):
     """The priced summary of the change, or the refusal with the field it is about."""
     if errors or not change:
         return None, errors
-    db = db_session()
     try:
         if sub["status"] == "expired":
-            return quotes.quote_new(db, account["id"], dict(change, product=sub["product"])), {}
-        return quotes.quote(db, sub["id"], change), {}
+            return quotes.quote_new(for_request(), account["id"], dict(change, product=sub["product"])), {}
+        return quotes.quote(for_request(), sub["id"], change), {}
     except GatewayError as exc:
         found = exc.extra.get("errors") or {"_schema": [exc.message]}
         return None, found
@@ -207,16 +207,15 @@ def modify_act(subscription_id):
     action = request.form.get("action")
     if errors or not change:
         return render_modify(sub, account, change, errors, status=422)
-    db = db_session()
     if sub["status"] == "expired":
         item = dict(change, product=sub["product"])
     else:
         item = dict(change, subscription_id=sub["id"])
     try:
         if action == "cart":
-            cart.add(db, account["id"], item)
+            cart.add(for_request(), account["id"], item)
             return redirect(url_for("web_billing.cart_page", account=account["id"]))
-        placed = orders.place(db, account["id"], {"items": [item]}, request.form.get("key") or "")
+        placed = orders.place(for_request(), account["id"], {"items": [item]}, request.form.get("key") or "")
         return redirect(url_for("web_billing.order", order_id=placed.body["id"]))
     except GatewayError as exc:
         if exc.status == 404:
@@ -300,7 +299,7 @@ def render_cart(account_id: str, *, status=200, notice=None, errors=None, vat_er
         return render_template("cart.html", account=account, cart=None, billing=False,
                                ask=whom_to_ask(account_id)), status
     try:
-        content = cart.read(db, account_id)
+        content = cart.read(for_request(), account_id)
     except GatewayError as exc:
         if exc.status == 404:
             raise
@@ -324,15 +323,14 @@ def cart_page():
 @bp.post("/cart/<account_id>/items/<item_id>")
 @signed_in
 def cart_item(account_id, item_id):
-    db = db_session()
     try:
         if request.form.get("action") == "remove":
-            cart.remove(db, account_id, item_id)
+            cart.remove(for_request(), account_id, item_id)
         else:
             change, errors = _change(request.form)
             if errors:
                 return render_cart(account_id, status=422, errors={item_id: errors})
-            cart.edit(db, account_id, item_id, change)
+            cart.edit(for_request(), account_id, item_id, change)
     except GatewayError as exc:
         if exc.status == 404:
             raise
@@ -357,7 +355,7 @@ def cart_vat_number(account_id):
 @signed_in
 def cart_place(account_id):
     try:
-        placed = orders.place(db_session(), account_id, {"cart": True}, request.form.get("key") or "")
+        placed = orders.place(for_request(), account_id, {"cart": True}, request.form.get("key") or "")
     except GatewayError as exc:
         if exc.status == 404:
             raise

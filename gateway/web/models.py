@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tenants.db import Base, utcnow
+from tenants.db import Base, stamped
 
 
 class WebSession(Base):
@@ -19,6 +19,6 @@ class WebSession(Base):
     subject: Mapped[str] = mapped_column(String(255))
     name: Mapped[str | None] = mapped_column(String(200))
     tenant_id: Mapped[str | None] = mapped_column(String(40))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
     expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -51,7 +52,9 @@ class Pages:
         Select(self.find(css)).select_by_value(value)
 
     def wait_for(self, predicate, message: str = ""):
-        return WebDriverWait(self.d, TIMEOUT).until(lambda d: predicate(), message)
+        # htmx swaps parts of the page while we look: a vanished element means "look again".
+        return WebDriverWait(self.d, TIMEOUT, ignored_exceptions=[StaleElementReferenceException]).until(
+            lambda d: predicate(), message)
 
     def until_text(self, css: str, wanted: str):
         self.wait_for(lambda: any(wanted in e.text for e in self.all(css)),
