@@ -33,9 +33,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e ".[postgres,test]"
 	touch $@
 
+# The development issuer lives at $(GATEWAY_ISSUER)/dev-issuer: on the port served, so that
+# signing in to the pages finds it.
+run: export GATEWAY_ISSUER ?= http://127.0.0.1:$(PORT)
 run: install
 	$(BIN)/flask --app wsgi db upgrade
-	$(BIN)/flask --app wsgi seed
+	$(BIN)/flask --app wsgi seed --port $(PORT)
 	$(BIN)/flask --app wsgi run --host 127.0.0.1 --port $(PORT) --no-debugger --no-reload
 
 test: install browser

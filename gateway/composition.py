@@ -4,7 +4,7 @@ cases take their collaborators explicitly and never reach for Flask's globals th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app, g
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from gateway import jsonio
 from gateway.auth.principal import Principal
+from gateway.cache import ConfigCache
 from tenants.clock import Clock
 
 
@@ -25,6 +26,7 @@ class Deps:
     billing_center: Any = None
     corporate_portal: Any = None
     notifier: Any = None
+    cache: ConfigCache = field(default_factory=ConfigCache)
     # Serialises an answer exactly as the HTTP layer will (stored for idempotent replays).
     dumps: Callable[[Any], str] = jsonio.dumps
     # Hands what the outbox holds to the job queue once a transaction has committed.
@@ -39,7 +41,8 @@ def build(app, db: Session, principal: Principal | None) -> Deps:
     return Deps(db=db, clock=ext["gateway.clock"], principal=principal, settings=app.config,
                 queue=ext.get("gateway.queue"), billing_center=ext.get("gateway.billing_center"),
                 corporate_portal=ext.get("gateway.corporate_portal"),
-                notifier=ext.get("gateway.notifier"), dumps=app.json.dumps,
+                notifier=ext.get("gateway.notifier"), cache=ext["gateway.cache"],
+                dumps=app.json.dumps,
                 relay=lambda: _relay(app))
 
 

@@ -50,6 +50,9 @@ def from_environment(overrides: dict | None = None) -> dict:
         # signing key, which production already requires to be a real file).
         "SESSION_HOURS": int(env.get("GATEWAY_SESSION_HOURS", "8")),
         "SECRET_KEY": env.get("GATEWAY_SECRET_KEY") or None,
+        # How stale (seconds) a process's caches of issuers, policy and catalog may get before
+        # it reads the version again (gateway/cache.py).
+        "CACHE_MAX_AGE": float(env.get("GATEWAY_CACHE_MAX_AGE", "1")),
     }
     settings.update(overrides)
     return settings

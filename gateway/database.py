@@ -37,12 +37,12 @@ def make_engine(url: str) -> Engine:
 
 
 class Database:
-    def __init__(self, url: str, clock: Clock = SYSTEM):
+    def __init__(self, url: str, clock: Clock = SYSTEM, cache=None):
         self.url = url
         self.engine = make_engine(url)
         # The clock rides with every session: ORM timestamps come from it (tenants.db.stamped).
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False,
-                                         info={"clock": clock})
+                                         info={"clock": clock, "cache": cache})
 
     @property
     def dialect(self) -> str:

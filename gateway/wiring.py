@@ -12,6 +12,7 @@ from gateway.auth import protector
 from gateway.auth.jwks import JWKSCache
 from gateway.auth.keys import key_set, load_or_create, public_jwks
 from gateway.auth.signing import make_authorization_server
+from gateway.cache import ConfigCache
 from gateway.database import Database, close_session
 from gateway.errors import GatewayError
 
@@ -20,7 +21,9 @@ def init_app(app: Flask) -> None:
     cfg = app.config
     instance = Path(cfg["INSTANCE_PATH"])
     app.extensions["gateway.clock"] = clock.from_settings(cfg)
-    app.extensions["gateway.db"] = Database(cfg["DATABASE_URL"], app.extensions["gateway.clock"])
+    app.extensions["gateway.cache"] = ConfigCache(cfg["CACHE_MAX_AGE"])
+    app.extensions["gateway.db"] = Database(cfg["DATABASE_URL"], app.extensions["gateway.clock"],
+                                            app.extensions["gateway.cache"])
     app.teardown_appcontext(close_session)
 
     own = load_or_create(Path(cfg["SIGNING_KEY_FILE"] or instance / "signing-key.pem"))

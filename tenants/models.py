@@ -57,6 +57,9 @@ class Tenant(Base):
     require_vat_number: Mapped[bool] = mapped_column(Boolean, default=True)
     advisor_rules: Mapped[list | None] = mapped_column(JSON)
     case_due_hours: Mapped[int | None] = mapped_column(Integer)
+    require_po_number: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The language of contacts who have not chosen one (notifications).
+    locale: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = stamped()
     issuers: Mapped[list[Issuer]] = relationship(secondary="tenant_issuers", lazy="selectin")
 
@@ -109,6 +112,8 @@ class Contact(Base):
     subject: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320))
+    # None: the tenant's default language.
+    locale: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = stamped()
 
 
@@ -193,3 +198,12 @@ class ServiceClient(Base):
     name: Mapped[str] = mapped_column(String(200))
     scopes: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = stamped()
+
+
+class CacheVersion(Base):
+    """Bumped in the transaction of every change to rarely changing data (issuers, tenants'
+    policy, the catalog, contacts): each process's caches compare it and start afresh."""
+
+    __tablename__ = "cache_versions"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)

@@ -146,11 +146,12 @@ class OrderSchema(TotalsSchema):
     id = fields.String()
     account_id = fields.String()
     status = fields.String(metadata={"description": "processing | awaiting_advisor | awaiting_acceptance"
-                                                    " | completed | rejected"})
+                                                    " | completed | rejected | withdrawn"})
     route = fields.Nested(RouteSchema)
     items = fields.List(fields.Nested(OrderItemOutSchema))
     note = fields.String()
     license_assignment = fields.List(fields.Nested(LicenseAssignmentSchema))
+    po_number = fields.String(allow_none=True)
     created_at = Timestamp()
     completed_at = Timestamp(allow_none=True)
 
@@ -159,7 +160,7 @@ class PortalQuoteSchema(Strict):
     id = fields.String()
     order_id = fields.String()
     account_id = fields.String()
-    status = fields.String(metadata={"description": "open | accepted | rejected"})
+    status = fields.String(metadata={"description": "open | accepted | rejected | withdrawn"})
     items = fields.List(fields.Dict())
     total_due = fields.String()
     currency = fields.String()
@@ -173,7 +174,7 @@ class CaseSchema(Strict):
     account_id = fields.String()
     order_id = fields.String(allow_none=True)
     reason = fields.String()
-    status = fields.String(metadata={"description": "open | claimed | resolved"})
+    status = fields.String(metadata={"description": "open | claimed | resolved | withdrawn"})
     assigned_advisor_id = fields.String(allow_none=True)
     pool = fields.String()
     claimed_by = fields.String(allow_none=True)
@@ -181,6 +182,59 @@ class CaseSchema(Strict):
     due_at = Timestamp()
     decision = fields.String(allow_none=True)
     note = fields.String(allow_none=True)
+
+
+class TermsBeforeSchema(Strict):
+    plan = fields.String(allow_none=True)
+    licenses = fields.Integer()
+    billing_period = fields.String(allow_none=True)
+    period_start = fields.Date()
+    period_end = fields.Date()
+
+
+class OrderItemDetailSchema(OrderItemOutSchema):
+    current = fields.Nested(TermsBeforeSchema, allow_none=True)
+    proposed = fields.Nested(TermsBeforeSchema)
+
+
+class OrderDetailSchema(OrderSchema):
+    items = fields.List(fields.Nested(OrderItemDetailSchema))
+
+
+class CaseAccountSchema(Strict):
+    id = fields.String()
+    name = fields.String()
+    country = fields.String()
+    currency = fields.String()
+    billing_channel = fields.String()
+    payment_terms = fields.String()
+    segment = fields.String()
+    segment_reasons = fields.List(fields.String())
+    vat_number = fields.String(allow_none=True)
+    vat_status = fields.String(allow_none=True)
+    credit_balance = fields.String()
+    payment_method = fields.Dict(allow_none=True)
+
+
+class ContactRefSchema(Strict):
+    name = fields.String()
+    email = fields.String()
+
+
+class HistorySchema(Strict):
+    at = Timestamp()
+    actor = fields.String()
+    action = fields.String(metadata={"description": "opened | claimed | released | noted | decided"
+                                                    " | withdrawn"})
+    note = fields.String(allow_none=True)
+
+
+class CaseDetailSchema(CaseSchema):
+    account = fields.Nested(CaseAccountSchema)
+    billing_contacts = fields.List(fields.Nested(ContactRefSchema))
+    order = fields.Nested(OrderDetailSchema, allow_none=True)
+    route_reason = fields.String()
+    history = fields.List(fields.Nested(HistorySchema))
 
 
 class EventSchema(Strict):

@@ -6,7 +6,8 @@ from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from gateway.api.billing_schemas import OrderInSchema, OrderSchema
+from gateway.api.billing_schemas import OrderDetailSchema, OrderInSchema, OrderSchema
+from gateway.api.schemas import EmptySchema
 from gateway.composition import for_request
 from gateway.database import session
 from gateway.services import orders
@@ -35,7 +36,16 @@ class AccountOrders(MethodView):
 
 @blp.route("/orders/<order_id>")
 class OrderById(MethodView):
-    @blp.response(200, OrderSchema)
+    @blp.response(200, OrderDetailSchema)
     def get(self, order_id):
         """Read an order."""
         return orders.read(session(), order_id)
+
+
+@blp.route("/orders/<order_id>/withdraw")
+class Withdraw(MethodView):
+    @blp.arguments(EmptySchema, required=False)
+    @blp.response(200, OrderSchema)
+    def post(self, _data, order_id):
+        """Withdraw an order that waits for an advisor or for acceptance."""
+        return orders.withdraw(for_request(), order_id)

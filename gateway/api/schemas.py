@@ -8,6 +8,7 @@ from decimal import Decimal
 import marshmallow as ma
 from marshmallow import fields, validate, validates_schema
 
+from gateway.orders.mail import LOCALES
 from routing.money import CURRENCIES, MINOR_UNITS
 from routing.periods import BILLING_PERIODS
 
@@ -33,6 +34,7 @@ Count = validate.Range(min=1, max=MAX_INT)
 # Periods are computed from these dates; keep them where calendar arithmetic stays valid.
 PeriodDate = validate.Range(min=date(1970, 1, 1), max=date(9998, 12, 31))
 Email = validate.Length(max=320)
+Locale = validate.OneOf(LOCALES)
 
 
 class Amount(fields.Decimal):
@@ -162,6 +164,9 @@ class PolicySchema(Strict):
     require_vat_number = fields.Boolean()
     advisor_rules = fields.List(fields.Nested(AdvisorRuleSchema))
     case_due_hours = fields.Integer(strict=True, allow_none=True, validate=Count)
+    require_po_number = fields.Boolean()
+    locale = fields.String(allow_none=True, validate=Locale,
+                           metadata={"description": "contacts' default language: en | fr"})
 
 
 class TenantInSchema(Strict):
@@ -231,6 +236,8 @@ class ContactInSchema(Strict):
     email = fields.Email(required=True, validate=Email)
     roles = fields.List(fields.String(validate=validate.OneOf(["billing_contact", "user"])),
                         required=True, validate=validate.Length(min=1))
+    locale = fields.String(allow_none=True, validate=Locale,
+                           metadata={"description": "en | fr; unset: the tenant's default"})
 
 
 class ContactSchema(Strict):
@@ -242,6 +249,7 @@ class ContactSchema(Strict):
     name = fields.String()
     email = fields.String()
     roles = fields.List(fields.String())
+    locale = fields.String(allow_none=True)
 
 
 class UserInSchema(Strict):

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tenants.db import Base, Money, new_id, stamped
 
-# An order in one of these has been placed and not yet applied or rejected.
+# An order in one of these has been placed and not yet applied, rejected or withdrawn.
 OPEN_STATUSES = ("processing", "awaiting_advisor", "awaiting_acceptance")
 
 
@@ -51,6 +51,8 @@ class Order(Base):
     rates_as_of: Mapped[date] = mapped_column(Date)
     today: Mapped[date] = mapped_column(Date)
     note: Mapped[str | None] = mapped_column(Text)
+    # The buyer's purchase-order number, given when accepting a portal quote.
+    po_number: Mapped[str | None] = mapped_column(String(64))
     placed_by: Mapped[str] = mapped_column(String(300))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = stamped()
@@ -73,6 +75,9 @@ class OrderItem(Base):
     plan: Mapped[str] = mapped_column(String(60))
     licenses: Mapped[int] = mapped_column(Integer)
     licenses_before: Mapped[int] = mapped_column(Integer, default=0)
+    # The terms before the change (null for a new subscription), shown to the advisor.
+    plan_before: Mapped[str | None] = mapped_column(String(60))
+    billing_period_before: Mapped[str | None] = mapped_column(String(10))
     billing_period: Mapped[str] = mapped_column(String(10))
     changes: Mapped[list] = mapped_column(JSON)
     route_destination: Mapped[str] = mapped_column(String(30))

@@ -139,7 +139,7 @@ def _issuers(db, specs) -> list[Issuer]:
 
 def _apply_policy(row: Tenant, policy: dict) -> None:
     for key in ("enterprise_license_threshold", "segment", "require_vat_number",
-                "advisor_rules", "case_due_hours"):
+                "advisor_rules", "case_due_hours", "require_po_number", "locale"):
         if key in policy:
             setattr(row, key, policy[key])
 
@@ -249,6 +249,8 @@ def create_contact(db, account: Account, data: dict) -> dict:
         db.add(contact)
         db.flush()
     contact.name, contact.email = data["name"], data["email"]
+    if "locale" in data:
+        contact.locale = data["locale"]
     roles = sorted(set(data["roles"]))
     membership = db.get(Membership, (contact.id, account.id))
     if membership is None:
@@ -258,7 +260,7 @@ def create_contact(db, account: Account, data: dict) -> dict:
     db.commit()
     return {"id": contact.id, "tenant_id": tenant.id, "account_id": account.id,
             "issuer": issuer.url, "subject": contact.subject, "name": contact.name,
-            "email": contact.email, "roles": roles}
+            "email": contact.email, "roles": roles, "locale": contact.locale}
 
 
 def create_user(db, account: Account, data: dict) -> User:
@@ -303,6 +305,12 @@ def create_subscription(db, account: Account, data: dict) -> Subscription:
     if data["plan"] not in catalog.ranks:
         raise GatewayError(422, "unknown_plan", f"No plan {data['plan']!r} in {data['product']}.",
                            errors={"plan": ["unknown plan"]})
+    if catalog.price(data["plan"], account.currency, data["billing_period"]) is None:
+        # Else the subscription would have no recurring amount and no quote could price it.
+        message = (f"The catalog has no {account.currency} price for plan {data['plan']!r} "
+                   f"billed {data['billing_period']}.")
+        raise GatewayError(422, "price_unavailable", message,
+                           errors={"plan": [message], "billing_period": [message]})
     start = data["current_period_start"]
     row = Subscription(tenant_id=account.tenant_id, account_id=account.id,
                        product=data["product"], plan=data["plan"], licenses=data["licenses"],

@@ -12,8 +12,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway import metrics
-from gateway.access import load_account, principal
+from gateway.access import advisor_sees_account, load_account, principal
 from gateway.errors import GatewayError, not_found
+from gateway.orders import dispatch, lifecycle
 from gateway.orders.models import OPEN_STATUSES, CartItem, IdempotencyRecord, Order, OrderItem
 from gateway.services import cart, events, pricing
 from gateway.services.licenses import assigned_count
@@ -23,8 +24,7 @@ from routing.vat import RATES_AS_OF
 from tenants.models import Subscription
 
 MAX_KEY_LENGTH = 200  # the column's width
-STATUS_BY_ROUTE = {"billing_center": "processing", "corporate_portal": "awaiting_acceptance",
-                   "advisor_queue": "awaiting_advisor"}
+STATUS_BY_ROUTE = lifecycle.PLACED
 
 
 @dataclass(frozen=True)
@@ -183,28 +183,15 @@ def _write(deps, priced, key: str) -> Order:
             subscription_version=sub.version if sub else None, product=item.product,
             plan=item.proposed.plan, licenses=item.proposed.licenses,
             licenses_before=sub.licenses if sub else 0,
+            plan_before=sub.plan if sub else None,
+            billing_period_before=sub.billing_period if sub else None,
             billing_period=item.proposed.billing_period, changes=list(item.kinds),
             route_destination=item.route.destination, route_reason=item.route.reason,
             status=status, credit=item.price.credit, charge=item.price.charge,
             period_start=item.price.period_start, period_end=item.price.period_end))
     db.add(order)
     db.flush()
-    from gateway.orders import dispatch
-
-    # Recorded before dispatch, so that a case opened for the order follows its creation.
-    events.record(db, "order.created", order.tenant_id, {
-        "order_id": order.id, "account_id": order.account_id, "status": order.status,
-        "route": order.route_destination, "total_due": money(order.total_due, cur),
-        "currency": cur})
-    dispatch.on_placed(db, order, deps.clock)
-    events.audit(db, tenant_id=order.tenant_id, account_id=order.account_id,
-                 actor=deps.principal.label, action="order.placed", data={
-                     "order_id": order.id, "route": order.route_destination,
-                     "reason": order.route_reason,
-                     "items": [{"subscription_id": i.subscription_id, "product": i.product,
-                                "changes": i.changes, "credit": money(i.credit, cur),
-                                "charge": money(i.charge, cur)} for i in order.items],
-                     "net": money(order.net, cur), "total_due": money(order.total_due, cur)})
+    dispatch.on_placed(deps, order)
     return order
 
 
@@ -229,6 +216,7 @@ def view(db, order: Order) -> dict:
                 "rates_as_of": order.rates_as_of.isoformat()},
         "total_due": money(order.total_due, cur),
         "created_at": order.created_at, "completed_at": order.completed_at,
+        "po_number": order.po_number,
     }
     if order.note:
         body["note"] = order.note
@@ -252,12 +240,53 @@ def _license_assignment(db, items) -> list[dict]:
     return out
 
 
-def read(db, order_id: str) -> dict:
+def detail(db, order: Order) -> dict:
+    """The order with each item's current and proposed terms: what an advisor decides on."""
+    body = view(db, order)
+    for item, shown in zip(order.items, body["items"], strict=True):
+        shown["current"] = None if item.plan_before is None and not item.subscription_id else {
+            "plan": item.plan_before, "licenses": item.licenses_before,
+            "billing_period": item.billing_period_before}
+        shown["proposed"] = {"plan": item.plan, "licenses": item.licenses,
+                             "billing_period": item.billing_period,
+                             "period_start": item.period_start, "period_end": item.period_end}
+    return body
+
+
+def _visible_order(db, order_id: str) -> Order:
     order = db.get(Order, order_id)
     p = principal()
-    if order is None or (p.kind != "service" and order.account_id not in p.memberships):
+    if order is None:
         raise not_found("order")
+    if p.kind == "advisor":
+        if not advisor_sees_account(db, order.account_id):
+            raise not_found("order")
+        return order
+    if p.kind != "service" and order.account_id not in p.memberships:
+        raise not_found("order")
+    return order
+
+
+def read(db, order_id: str) -> dict:
+    order = _visible_order(db, order_id)
+    if principal().kind == "advisor":
+        return detail(db, order)
     load_account(db, order.account_id)
+    return view(db, order)
+
+
+def withdraw(deps, order_id: str) -> dict:
+    """The billing contact (or a `billing` service) takes back an order waiting for a person."""
+    db, who = deps.db, deps.principal
+    order = _visible_order(db, order_id)
+    if who.kind == "advisor":
+        raise not_found("order")
+    load_account(db, order.account_id, "bill", who)
+    # The order first, then its case or quote: the lock order every decision follows.
+    order = db.get(Order, order.id, with_for_update=True, populate_existing=True)
+    lifecycle.withdraw(db, order, actor=who.label, now=deps.clock.now())
+    db.commit()
+    deps.relay()
     return view(db, order)
 
 

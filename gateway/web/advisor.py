@@ -6,9 +6,10 @@ from __future__ import annotations
 from flask import abort, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from gateway.composition import for_request
 from gateway.database import session as db_session
 from gateway.errors import GatewayError
-from gateway.services import people_queue
+from gateway.services import advisors
 from gateway.web import pages, people
 from tenants.db import utcnow
 from tenants.models import Account, Advisor
@@ -31,7 +32,7 @@ def queue():
     status = request.args.get("status")
     status = status if status in STATUSES else None
     me = g.principal.advisor
-    cases = people_queue.list_cases(db_session(), status)
+    cases = advisors.list_cases(for_request(), status)
     now = utcnow()
     for c in cases:
         c["overdue"] = c["status"] != "resolved" and c["due_at"] < now
@@ -47,8 +48,7 @@ def queue():
 
 
 def render_case(case_id: str, *, status=200, notice=None):
-    db = db_session()
-    detail = people_queue.case_detail(db, case_id)
+    detail = advisors.read_case(for_request(), case_id)
     names = _names([detail.get("assigned_advisor_id"), detail.get("claimed_by")])
     me = g.principal.advisor
     live_claim = detail.get("claimed_by")
@@ -65,21 +65,21 @@ def case(case_id):
 @bp.post("/cases/<case_id>")
 @signed_in
 def case_act(case_id):
-    db = db_session()
+    deps = for_request()
     action = request.form.get("action")
     try:
         if action == "claim":
-            people_queue.claim(db, case_id)
+            advisors.claim(deps, case_id)
         elif action == "release":
-            people_queue.release(db, case_id)
+            advisors.release(deps, case_id)
         elif action in ("approve", "reject"):
             note = request.form.get("note", "").strip()[:2000] or None
-            people_queue.resolve(db, case_id, action, note)
+            advisors.resolve(deps, case_id, action, note)
         else:
             abort(400)
     except GatewayError as exc:
         if exc.status == 404:
             raise
-        db.rollback()
+        deps.db.rollback()
         return render_case(case_id, status=exc.status, notice=exc.message)
     return redirect(url_for("web_advisor.case", case_id=case_id))

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from adapters.models import AdvisorCase
 from gateway.access import billing_contacts
 from gateway.api.billing_schemas import ChangeSchema
+from gateway.api.portal import AcceptIn
 from gateway.api.schemas import Count, Period
 from gateway.composition import for_request
 from gateway.database import session as db_session
@@ -27,7 +28,7 @@ from gateway.services import (
     identity,
     licenses,
     orders,
-    people_queue,
+    portal,
     quotes,
     requirements,
 )
@@ -374,17 +375,17 @@ def order(order_id):
         item["names"] = catalog_names(item["product"])
     return render_template("order.html", order=body, account=account, billing=can_bill(account["id"]),
                            ask=whom_to_ask(account["id"]), handler=handler_of(order_id),
-                           withdrawable=body["status"] in ("awaiting_advisor", "awaiting_acceptance")
-                           and hasattr(orders, "withdraw"))
+                           withdrawable=body["status"] in WAITING)
+
+
+# An order that still waits for a person may be withdrawn (design.md §3.7).
+WAITING = ("awaiting_advisor", "awaiting_acceptance")
 
 
 @bp.post("/orders/<order_id>/withdraw")
 @signed_in
 def withdraw(order_id):
-    withdraw_order = getattr(orders, "withdraw", None)
-    if withdraw_order is None:
-        abort(404)
-    withdraw_order(db_session(), order_id)
+    orders.withdraw(for_request(), order_id)
     return redirect(url_for("web_billing.order", order_id=order_id))
 
 
@@ -453,7 +454,7 @@ def portal_quotes(status=200, notice=None, errors=None):
     db = db_session()
     shown = []
     for a in my_accounts():
-        found = people_queue.list_quotes(db, a["account_id"])
+        found = portal.list_quotes(db, a["account_id"])
         for q in found:
             for item in q["items"]:
                 item["names"] = catalog_names(item["product"])
@@ -466,16 +467,17 @@ def portal_quotes(status=200, notice=None, errors=None):
 @bp.post("/portal-quotes/<quote_id>")
 @signed_in
 def portal_quote_act(quote_id):
-    db = db_session()
     form = request.form
     try:
         if form.get("action") == "accept":
             po = form.get("po_number", "").strip()
-            kwargs = {"po_number": po or None} if _takes_po() else {}
-            people_queue.decide_quote(db, quote_id, accept=True, **kwargs)
+            errors = _po_errors(po)
+            if errors:
+                return portal_quotes(status=422, errors={quote_id: errors})
+            portal.decide_quote(for_request(), quote_id, accept=True, po_number=po or None)
         elif form.get("action") == "reject":
             note = form.get("note", "").strip()[:2000] or None
-            people_queue.decide_quote(db, quote_id, accept=False, note=note)
+            portal.decide_quote(for_request(), quote_id, accept=False, note=note)
         else:
             abort(400)
     except GatewayError as exc:
@@ -486,7 +488,12 @@ def portal_quote_act(quote_id):
     return redirect(url_for("web_billing.portal_quotes"))
 
 
-def _takes_po() -> bool:
-    import inspect
-
-    return "po_number" in inspect.signature(people_queue.decide_quote).parameters
+def _po_errors(po: str) -> dict:
+    """The API's own rule for a PO number (1-64 printable characters), at the field."""
+    if not po:
+        return {}
+    try:
+        AcceptIn().load({"po_number": po})
+    except ma.ValidationError as exc:
+        return exc.messages
+    return {}

@@ -1,5 +1,5 @@
-"""English and French: the switch, else the contact's setting, else Accept-Language; numbers,
-money, dates and percentages formatted by Babel for the chosen locale."""
+"""English and French: the switch, else the contact's setting, else Accept-Language (else the
+tenant's default language); money, dates and percentages formatted by Babel for the locale."""
 
 from __future__ import annotations
 
@@ -19,12 +19,18 @@ def select_locale() -> str:
     chosen = session.get("locale")
     if chosen in LOCALES:
         return chosen
-    setting = getattr(g, "contact_locale", None)
-    if setting:
-        setting = setting.split("-")[0].split("_")[0].lower()
-        if setting in LOCALES:
-            return setting
-    return request.accept_languages.best_match(LOCALES) or "en"
+    contact = _language(g.get("contact_locale"))
+    if contact:
+        return contact
+    # The browser's wish, else the organisation's default language, else English.
+    return request.accept_languages.best_match(LOCALES) or _language(g.get("tenant_locale")) or "en"
+
+
+def _language(setting: str | None) -> str | None:
+    if not setting:
+        return None
+    code = setting.replace("_", "-").split("-")[0].lower()
+    return code if code in LOCALES else None
 
 
 def money(amount, currency: str) -> str:

@@ -17,7 +17,7 @@ from gateway.auth.verify import VerifiedToken
 from gateway.database import session as db_session
 from gateway.web.models import WebSession
 from tenants.db import utcnow
-from tenants.models import Contact, Issuer
+from tenants.models import Contact, Issuer, Tenant
 
 PAGES_CLIENT = "gateway-pages"
 
@@ -90,7 +90,10 @@ def load() -> None:
     g.person = row
     if p.kind == "contact" and p.contact_ids:
         contact = db_session().get(Contact, p.contact_ids[0])
-        g.contact_locale = getattr(contact, "locale", None)
+        if contact is not None:
+            g.contact_locale = contact.locale
+            tenant = db_session().get(Tenant, contact.tenant_id)
+            g.tenant_locale = tenant.locale if tenant is not None else None
 
 
 def required(kind: str):

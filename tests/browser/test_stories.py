@@ -101,6 +101,15 @@ def test_the_cart_flow(browser):
     assert b.find('.cart-item input[name="licenses"]').get_attribute("value") == "4"
     cart = api(live, ALICE).get(f"/api/v1/accounts/{_account(live)}/cart").get_json()
     assert Decimal(b.find("#total-due").get_attribute("data-amount")) == Decimal(cart["quote"]["total_due"])
+    # Something to charge and no card on file: the cart asks for payment details first.
+    assert b.find("#place-cart").get_attribute("disabled") is not None
+    b.click_and_load("#prompt-payment a")
+    b.type("#card_number", "5555 5555 5555 4444")
+    b.type("#exp_month", "6")
+    b.type("#exp_year", "2031")
+    b.click_and_load("#tokenize")
+    b.click_and_load("#use-card")
+    assert b.path().startswith("/cart")
     b.click_and_load("#place-cart")
     b.reload_until("h1", "completed")
     b.open("/cart")

@@ -86,7 +86,9 @@ def test_example_2_license_reduction_irish_account(frozen):
         "690.41", "0.23", "158.79", "849.20")
     assert q["tax"]["treatment"] == "standard"
     assert (q["proposed"]["period_start"], q["proposed"]["period_end"]) == ("2026-01-31", "2027-01-31")
-    assert q["rate_increase"] is False and q["requirements"] == []
+    # amended §3.3: no rate increase, but 849.20 to charge: a card account needs a card
+    assert q["rate_increase"] is False
+    assert q["requirements"] == [{"type": "payment_method", "status": "outstanding"}]
     assert q["changes"] == ["licenses_removed"]
 
 

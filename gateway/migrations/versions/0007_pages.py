@@ -1,14 +1,14 @@
 """pages: issuers' web client, browser sessions
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0008 (rechained onto main's head)
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0007'
-down_revision = '0003'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
