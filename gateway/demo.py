@@ -33,7 +33,17 @@ WAITING_KEY = "demo-waiting-case"
 
 def dev_issuer(app) -> dict:
     return {"issuer": app.config["ISSUER"] + "/dev-issuer", "audience": app.config["AUDIENCE"],
-            "jwks": app.extensions["gateway.dev_jwks"]}
+            "jwks": app.extensions["gateway.dev_jwks"], "web_client": dev_web_client(app)}
+
+
+def dev_web_client(app) -> dict:
+    """The pages' client at the development issuer; its secret follows the issuer's key, so
+    seeding again changes nothing."""
+    import hashlib
+
+    pem = app.extensions["gateway.dev_key"].as_pem(private=True)
+    return {"client_id": "gateway-pages",
+            "client_secret": hashlib.sha256(b"gateway-pages-client|" + pem).hexdigest()}
 
 
 def dev_token(app, subject: str, ttl: int = 3600) -> str:
@@ -167,6 +177,8 @@ def seed_and_describe(app, port: int | None = None) -> str:
         service = _service_token(app, client)
     return "\n".join([
         f"Billing gateway demo on {base} (docs: {base}/docs)",
+        f"Sign in to the pages: {base}/login?tenant={ACME}  (pick \"Alice Acme — billing contact\";"
+        f" advisors: {base}/advisor/login)",
         f"Service client: {json.dumps(client)}",
         f"SERVICE_TOKEN={service}",
         f"CONTACT_TOKEN={contact}   # Alice, billing contact of Acme GmbH ({info['acme_account']})",

@@ -58,9 +58,8 @@ class Users(MethodView):
     @blp.arguments(UserInSchema)
     @blp.response(201, UserSchema)
     def post(self, data, account_id):
-        """Add a user who can hold a license."""
-        db = session()
-        return admin.create_user(db, load_account(db, account_id, "admin"), data)
+        """Add a user who can hold a license (admin, or the account's billing contact)."""
+        return accounts.add_user(session(), account_id, data)
 
 
 @blp.route("/accounts/<account_id>/subscriptions")

@@ -95,8 +95,15 @@ class TokenSchema(Strict):
     scope = fields.String()
 
 
+class WebClientSchema(Strict):
+    client_id = fields.String(required=True, validate=validate.Length(1, 200))
+    client_secret = fields.String(required=True, load_only=True, validate=validate.Length(1, 500))
+
+
 class IssuerSchema(Strict):
     issuer = fields.Url(required=True, require_tld=False, validate=validate.Length(max=500))
+    # The pages' OpenID Connect client at this issuer (design.md §6); the secret is write-only.
+    web_client = fields.Nested(WebClientSchema)
     audience = fields.String(required=True, validate=validate.Length(1, 500))
     jwks_uri = fields.Url(require_tld=False, validate=validate.Length(max=1000))
     jwks = fields.Dict()
@@ -118,6 +125,7 @@ class IssuerOutSchema(Strict):
     jwks_uri = fields.String(allow_none=True)
     jwks = fields.Dict(allow_none=True)
     allow_jwt_typ = fields.Boolean()
+    web_client = fields.Nested(WebClientSchema, allow_none=True)  # the id only: the secret is load_only
 
 
 # -- catalog ---------------------------------------------------------------------------------

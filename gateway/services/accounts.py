@@ -83,3 +83,10 @@ def list_subscriptions(db, account_id: str) -> list[dict]:
 def read_subscription(db, subscription_id: str) -> dict:
     sub, account = load_subscription(db, subscription_id)
     return subscription_view(db, sub, account)
+
+
+def add_user(db, account_id: str, data: dict):
+    """A user who can hold a license: added by an admin service, or by the account's billing
+    contact (who assigns the licenses, so must be able to name the people who get them)."""
+    need = "admin" if principal().kind == "service" else "bill"
+    return admin.create_user(db, load_account(db, account_id, need), data)

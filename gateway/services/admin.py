@@ -92,14 +92,24 @@ def ensure_issuer(db, spec: dict, *, staff: bool = False) -> Issuer:
             raise GatewayError(409, "issuer_conflict",
                                f"Issuer {spec['issuer']} is already known with other settings.")
         row.staff = row.staff or staff
+        _set_web_client(row, spec)
         return row
     _check_keys(spec)
     row = Issuer(url=spec["issuer"], audience=spec["audience"], jwks_uri=spec.get("jwks_uri"),
                  jwks=spec.get("jwks"), allow_jwt_typ=spec.get("allow_jwt_typ", False),
                  staff=staff)
+    _set_web_client(row, spec)
     db.add(row)
     db.flush()
     return row
+
+
+def _set_web_client(row: Issuer, spec: dict) -> None:
+    # Not part of the sameness test above: naming the issuer again with a web client sets it
+    # (an admin registers the gateway at the IdP after the tenant already trusts it).
+    if spec.get("web_client"):
+        row.web_client_id = spec["web_client"]["client_id"]
+        row.web_client_secret = spec["web_client"]["client_secret"]
 
 
 def _check_keys(spec: dict) -> None:

@@ -17,3 +17,13 @@ def quote(deps, subscription_id: str, request: dict) -> dict:
     priced = pricing.price(deps, account, [dict(request, subscription_id=sub.id)])
     cart_has_items = db.scalar(select(exists().where(CartItem.account_id == account.id)))
     return pricing.quote_view(priced, cart_has_items=bool(cart_has_items))
+
+
+def quote_new(deps, account_id: str, request: dict) -> dict:
+    """Price "subscribe now": a new subscription of a product (an expired trial's product)."""
+    db = deps.db
+    account = load_account(db, account_id, "bill", deps.principal)
+    spec = {k: request.get(k) for k in ("product", "plan", "licenses", "billing_period")}
+    priced = pricing.price(deps, account, [spec])
+    cart_has_items = db.scalar(select(exists().where(CartItem.account_id == account.id)))
+    return pricing.quote_view(priced, cart_has_items=bool(cart_has_items))
