@@ -17,7 +17,7 @@ blp = Blueprint("advisor_queue", __name__, description="Advisors' queue")
 
 
 class CasesQuery(Strict):
-    status = fields.String(validate=validate.OneOf(["open", "claimed", "resolved"]))
+    status = fields.String(validate=validate.OneOf(["open", "claimed", "resolved", "withdrawn"]))
 
 
 class NoteIn(Strict):
