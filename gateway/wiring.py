@@ -54,12 +54,9 @@ def init_app(app: Flask) -> None:
     for lost in (OperationalError, InterfaceError):  # connection-level: retryable
         app.register_error_handler(lost, handle_database_unavailable)
     metrics.init_app(app)
-<<<<<<< HEAD
     limits.init_app(app)  # before authentication: limits need no token
-=======
     from gateway import web
 
     web.init_app(app)
->>>>>>> pages
     app.before_request(protector.authenticate)
     cli.register(app)
