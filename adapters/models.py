@@ -49,7 +49,7 @@ class CaseEntry(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("advisor_cases.id"), index=True)
     at: Mapped[datetime] = stamped()
-    actor: Mapped[str] = mapped_column(String(300))
+    actor: Mapped[str] = mapped_column(String(800))  # a principal's label (subject + issuer URL)
     action: Mapped[str] = mapped_column(String(20))
     note: Mapped[str | None] = mapped_column(Text)
 

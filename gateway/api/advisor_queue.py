@@ -7,6 +7,8 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from gateway.api.billing_schemas import CaseDetailSchema, CaseSchema
+from gateway.api.openapi import refuses
+from gateway.api.pagination import paginated
 from gateway.api.schemas import EmptySchema, Strict
 from gateway.composition import for_request
 from gateway.services import advisors
@@ -15,7 +17,7 @@ blp = Blueprint("advisor_queue", __name__, description="Advisors' queue")
 
 
 class CasesQuery(Strict):
-    status = fields.String(validate=validate.OneOf(["open", "claimed", "resolved"]))
+    status = fields.String(validate=validate.OneOf(["open", "claimed", "resolved", "withdrawn"]))
 
 
 class NoteIn(Strict):
@@ -29,8 +31,9 @@ class ResolveIn(Strict):
 
 @blp.route("/advisor/cases")
 class Cases(MethodView):
-    @blp.arguments(CasesQuery, location="query")
     @blp.response(200, CaseSchema(many=True))
+    @paginated(blp, CasesQuery)
+    @refuses(blp, (403, "not_an_advisor"))
     def get(self, args):
         """Cases of the advisor's own accounts and pool, oldest due first."""
         return advisors.list_cases(for_request(), args.get("status"))
@@ -39,6 +42,7 @@ class Cases(MethodView):
 @blp.route("/advisor/cases/<case_id>")
 class CaseById(MethodView):
     @blp.response(200, CaseDetailSchema)
+    @refuses(blp, (403, "not_an_advisor"))
     def get(self, case_id):
         """The case with the account, its billing contacts, the order and the history."""
         return advisors.read_case(for_request(), case_id)
@@ -48,6 +52,8 @@ class CaseById(MethodView):
 class Claim(MethodView):
     @blp.arguments(EmptySchema, required=False)
     @blp.response(200, CaseSchema)
+    @refuses(blp, (403, "not_an_advisor"), (409, "case_claimed"), (409, "case_assigned"),
+             (409, "case_resolved"), (409, "case_withdrawn"))
     def post(self, _data, case_id):
         """Take a case for a limited lease."""
         return advisors.claim(for_request(), case_id)
@@ -57,6 +63,8 @@ class Claim(MethodView):
 class Resolve(MethodView):
     @blp.arguments(ResolveIn)
     @blp.response(200, CaseSchema)
+    @refuses(blp, (403, "not_an_advisor"), (409, "case_claimed"), (409, "case_resolved"),
+             (409, "case_withdrawn"), (502, "adapter_unavailable"), (503, "adapter_unavailable"))
     def post(self, data, case_id):
         """Approve (apply the order) or reject it with a note."""
         return advisors.resolve(for_request(), case_id, data["decision"], data.get("note"))
@@ -66,6 +74,7 @@ class Resolve(MethodView):
 class Release(MethodView):
     @blp.arguments(EmptySchema, required=False)
     @blp.response(200, CaseSchema)
+    @refuses(blp, (403, "not_an_advisor"), (409, "case_not_claimed"), (409, "case_resolved"))
     def post(self, _data, case_id):
         """Give up one's claim on a case."""
         return advisors.release(for_request(), case_id)
@@ -75,6 +84,7 @@ class Release(MethodView):
 class Notes(MethodView):
     @blp.arguments(NoteIn)
     @blp.response(201, CaseDetailSchema)
+    @refuses(blp, (403, "not_an_advisor"))
     def post(self, data, case_id):
         """Add a note to the case's history."""
         return advisors.add_note(for_request(), case_id, data["note"])

@@ -5,12 +5,12 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate, validates_schema
 
-from gateway.api.schemas import Count, Period, Strict, Timestamp
+from gateway.api.schemas import MAX_INT, Licenses, Money, Period, Strict, Timestamp
 
 
 class ChangeSchema(Strict):
     plan = fields.String(validate=validate.Length(1, 60))
-    licenses = fields.Integer(strict=True, validate=Count)
+    licenses = fields.Integer(strict=True, validate=Licenses)
     billing_period = fields.String(validate=Period)
 
 
@@ -48,15 +48,15 @@ class RouteSchema(Strict):
 
 class LineSchema(Strict):
     type = fields.String(metadata={"description": "credit_unused | charge"})
-    amount = fields.String()
+    amount = Money()
     description = fields.String()
 
 
 class TaxSchema(Strict):
     treatment = fields.String(metadata={"description": "standard | reverse_charge | not_applicable"})
     country = fields.String()
-    rate = fields.String()
-    amount = fields.String()
+    rate = Money()
+    amount = Money()
     rates_as_of = fields.String()
 
 
@@ -71,16 +71,16 @@ class TermsSchema(Strict):
     billing_period = fields.String()
     period_start = fields.Date()
     period_end = fields.Date()
-    recurring_amount = fields.String(metadata={"description": "monthly equivalent"})
+    recurring_amount = Money(metadata={"description": "monthly equivalent"})
 
 
 class TotalsSchema(Strict):
     currency = fields.String()
-    net = fields.String()
-    balance_applied = fields.String()
-    credit_added = fields.String()
+    net = Money()
+    balance_applied = Money()
+    credit_added = Money()
     tax = fields.Nested(TaxSchema)
-    total_due = fields.String()
+    total_due = Money()
 
 
 class QuoteSchema(TotalsSchema):
@@ -130,8 +130,8 @@ class OrderItemOutSchema(Strict):
     changes = fields.List(fields.String())
     route = fields.Nested(RouteSchema)
     status = fields.String()
-    credit = fields.String()
-    charge = fields.String()
+    credit = Money()
+    charge = Money()
     period_start = fields.Date()
     period_end = fields.Date()
 
@@ -162,7 +162,7 @@ class PortalQuoteSchema(Strict):
     account_id = fields.String()
     status = fields.String(metadata={"description": "open | accepted | rejected | withdrawn"})
     items = fields.List(fields.Dict())
-    total_due = fields.String()
+    total_due = Money()
     currency = fields.String()
     expires_at = Timestamp()
     created_at = Timestamp()
@@ -212,7 +212,7 @@ class CaseAccountSchema(Strict):
     segment_reasons = fields.List(fields.String())
     vat_number = fields.String(allow_none=True)
     vat_status = fields.String(allow_none=True)
-    credit_balance = fields.String()
+    credit_balance = Money()
     payment_method = fields.Dict(allow_none=True)
 
 
@@ -245,6 +245,12 @@ class EventSchema(Strict):
     data = fields.Dict()
 
 
+def _event_id(value: str) -> None:
+    if not (value.isascii() and value.isdigit() and len(value) <= 10 and int(value) <= MAX_INT):
+        raise ma.ValidationError("Not an event id.")
+
+
 class EventsQuerySchema(Strict):
-    after = fields.String(validate=validate.Regexp(r"^\d+$"))
+    # An event id is an INTEGER column: anything else is no event id (422, not a query error).
+    after = fields.String(validate=_event_id, metadata={"pattern": "^[0-9]{1,10}$"})
     limit = fields.Integer(load_default=1000, validate=validate.Range(1, 1000))

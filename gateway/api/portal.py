@@ -7,6 +7,8 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from gateway.api.billing_schemas import PortalQuoteSchema
+from gateway.api.openapi import refuses
+from gateway.api.pagination import paginated
 from gateway.api.schemas import Strict
 from gateway.composition import for_request
 from gateway.database import session
@@ -28,6 +30,7 @@ class RejectIn(Strict):
 @blp.route("/accounts/<account_id>/portal-quotes")
 class PortalQuotes(MethodView):
     @blp.response(200, PortalQuoteSchema(many=True))
+    @paginated(blp)
     def get(self, account_id):
         """The account's price quotes in the corporate portal."""
         return portal.list_quotes(session(), account_id)
@@ -37,6 +40,8 @@ class PortalQuotes(MethodView):
 class Accept(MethodView):
     @blp.arguments(AcceptIn, required=False)
     @blp.response(200, PortalQuoteSchema)
+    @refuses(blp, (403, "not_billing_contact"), (409, "quote_closed"), (409, "quote_expired"),
+             (422, "po_number_required"), (502, "adapter_unavailable"), (503, "adapter_unavailable"))
     def post(self, data, quote_id):
         """Accept a quote, with a purchase-order number: the order is applied and completed."""
         return portal.decide_quote(for_request(), quote_id, accept=True,
@@ -47,6 +52,8 @@ class Accept(MethodView):
 class Reject(MethodView):
     @blp.arguments(RejectIn, required=False)
     @blp.response(200, PortalQuoteSchema)
+    @refuses(blp, (403, "not_billing_contact"), (409, "quote_closed"), (409, "quote_expired"),
+             (502, "adapter_unavailable"), (503, "adapter_unavailable"))
     def post(self, data, quote_id):
         """Reject a quote, optionally saying why: the order is rejected with that note."""
         return portal.decide_quote(for_request(), quote_id, accept=False,

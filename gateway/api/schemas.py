@@ -29,8 +29,14 @@ Period = validate.OneOf(BILLING_PERIODS)
 # What the columns hold (INTEGER; NUMERIC(20, 4)): larger input is refused, not a database error.
 MAX_INT = 2**31 - 1
 AMOUNT_PLACES = 4
-MAX_AMOUNT = Decimal(10) ** 16
+# api.md: amounts have at most 12 digits before the point; licenses at most 100 000.
+MAX_AMOUNT = Decimal(10) ** 12
+MAX_LICENSES = 100_000
 Count = validate.Range(min=1, max=MAX_INT)
+Licenses = validate.Range(min=1, max=MAX_LICENSES)
+# A decimal string as sent and answered ("49.00", "-12.34", "0.1234").
+DECIMAL_PATTERN = r"^-?[0-9]{1,16}(\.[0-9]{1,4})?$"
+ID = validate.Length(1, 40)  # every id column is String(40)
 # Periods are computed from these dates; keep them where calendar arithmetic stays valid.
 PeriodDate = validate.Range(min=date(1970, 1, 1), max=date(9998, 12, 31))
 Email = validate.Length(max=320)
@@ -41,16 +47,26 @@ class Amount(fields.Decimal):
     """A non-negative money amount, sent as a decimal string ("49.00"), never a JSON number."""
 
     def __init__(self, **kwargs):
-        super().__init__(as_string=True, places=None, validate=[
-            validate.Range(min=0, max=MAX_AMOUNT, max_inclusive=False)], **kwargs)
+        kwargs.setdefault("metadata", {}).update(
+            {"type": "string", "pattern": r"^[0-9]{1,12}(\.[0-9]{1,4})?$", "example": "49.00"})
+        super().__init__(as_string=True, places=None, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str):
             raise ma.ValidationError("Send an amount as a decimal string, e.g. \"49.00\".")
         number = super()._deserialize(value, attr, data, **kwargs)
+        # Checked here, not with validate.Range: the document shows a string with a pattern.
+        if not 0 <= number < MAX_AMOUNT:
+            raise ma.ValidationError("At least 0, with at most 12 digits before the point.")
         if number.as_tuple().exponent < -AMOUNT_PLACES:
             raise ma.ValidationError(f"At most {AMOUNT_PLACES} decimal places.")
         return number
+
+
+def Money(**kwargs) -> fields.String:  # noqa: N802  (a field, named like one)
+    """An amount as answered: a decimal string in major units ("49.00", "-12.34")."""
+    metadata = {"pattern": DECIMAL_PATTERN, "example": "49.00", **kwargs.pop("metadata", {})}
+    return fields.String(metadata=metadata, **kwargs)
 
 
 class Timestamp(fields.DateTime):
@@ -200,7 +216,7 @@ class AccountInSchema(Strict):
     payment_terms = fields.String(required=True, validate=validate.OneOf(["card", "invoice"]))
     vat_number = fields.String(allow_none=True, validate=validate.Length(1, 40))
     credit_balance = Amount()
-    advisor_id = fields.String(allow_none=True)
+    advisor_id = fields.String(allow_none=True, validate=ID)
 
     @validates_schema
     def _balance_in_minor_units(self, data, **kwargs):
@@ -221,7 +237,7 @@ class AccountSchema(Strict):
     billing_channel = fields.String()
     payment_terms = fields.String()
     vat_number = fields.String(allow_none=True)
-    credit_balance = fields.String()
+    credit_balance = Money()
     advisor_id = fields.String(allow_none=True)
     payment_method = fields.Dict(allow_none=True)
     segment = fields.String()
@@ -266,9 +282,9 @@ class UserSchema(Strict):
 
 
 class SubscriptionInSchema(Strict):
-    product = fields.String(required=True)
-    plan = fields.String(required=True)
-    licenses = fields.Integer(required=True, strict=True, validate=Count)
+    product = fields.String(required=True, validate=validate.Length(1, 60))
+    plan = fields.String(required=True, validate=validate.Length(1, 60))
+    licenses = fields.Integer(required=True, strict=True, validate=Licenses)
     billing_period = fields.String(required=True, validate=Period)
     status = fields.String(required=True, validate=validate.OneOf(["trial", "active", "expired",
                                                                    "canceled"]))
@@ -292,7 +308,7 @@ class SubscriptionSchema(Strict):
     status = fields.String()
     current_period_start = fields.Date()
     current_period_end = fields.Date()
-    recurring_amount = fields.String(allow_none=True)
+    recurring_amount = Money(allow_none=True)
     currency = fields.String()
 
 

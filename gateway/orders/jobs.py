@@ -71,6 +71,17 @@ def send_portal_quote(order_id: str) -> None:
     db.commit()
 
 
+def withdraw_portal_quote(order_id: str) -> None:
+    """Queue job: a quote withdrawn in the gateway is withdrawn in the external portal too."""
+    deps = composition.for_job()
+    quote = deps.db.scalar(select(PortalQuote).where(PortalQuote.order_id == order_id))
+    if quote is None or quote.status != "withdrawn" or not quote.external_id:
+        return
+    external_id = quote.external_id
+    deps.db.rollback()  # no transaction held during the call
+    deps.corporate_portal.withdraw_quote(external_id, f"withdraw-{order_id}")
+
+
 def poll_portal_quotes(limit: int = 100) -> int:
     """Reads the outcome of open quotes in the external portal; returns how many moved on."""
     deps = composition.for_job()

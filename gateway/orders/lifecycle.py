@@ -51,6 +51,7 @@ SEND_QUOTE = "gateway.orders.jobs.send_portal_quote"
 NOTIFY_CASE = "gateway.orders.jobs.notify_case"
 NOTIFY_CASE_WITHDRAWN = "gateway.orders.jobs.notify_case_withdrawn"
 NOTIFY_ORDER = "gateway.orders.jobs.notify_order"
+WITHDRAW_QUOTE = "gateway.orders.jobs.withdraw_portal_quote"
 
 POOL = "corporate-account-services"
 QUOTE_VALIDITY = timedelta(days=30)
@@ -251,6 +252,8 @@ def withdraw(db, order: Order, *, actor: str, now: datetime) -> None:
                       .with_for_update())
     if quote is not None and quote.status == "open":
         quote.status = "withdrawn"
+        if quote.external_id:  # already in the external portal: close it there too
+            outbox.add(db, WITHDRAW_QUOTE, args=[order.id], job_id=f"withdraw-quote-{order.id}")
     _event(db, "order.withdrawn", order, {"order_id": order.id, "account_id": order.account_id})
     _audit(db, order, actor, "order.withdrawn", {}, now)
     _notify_contacts(db, order, "withdrawn")

@@ -53,7 +53,8 @@ class Order(Base):
     note: Mapped[str | None] = mapped_column(Text)
     # The buyer's purchase-order number, given when accepting a portal quote.
     po_number: Mapped[str | None] = mapped_column(String(64))
-    placed_by: Mapped[str] = mapped_column(String(300))
+    # A principal's label: kind, subject (255) and issuer URL (500).
+    placed_by: Mapped[str] = mapped_column(String(800))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = stamped()
     updated_at: Mapped[datetime] = stamped(on_update=True)
@@ -98,6 +99,8 @@ class IdempotencyRecord(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[dict | None] = mapped_column(JSON)
+    # The exact JSON text of the first answer: a replay sends these bytes again.
+    response_text: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = stamped(index=True)
 
 
@@ -115,7 +118,7 @@ class AuditRecord(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tenant_id: Mapped[str] = mapped_column(String(40), index=True)
     account_id: Mapped[str] = mapped_column(String(40), index=True)
-    actor: Mapped[str] = mapped_column(String(300))
+    actor: Mapped[str] = mapped_column(String(800))  # a principal's label, as placed_by
     action: Mapped[str] = mapped_column(String(60))
     data: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = stamped()

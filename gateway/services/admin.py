@@ -35,6 +35,7 @@ def put_product(db, code: str, data: dict) -> Product:
                            "A product code is 1-60 of a-z, 0-9, '_' and '-'.",
                            errors={"code": ["1-60 of a-z, 0-9, '_' and '-'"]})
     row = db.get(Product, code)
+    _refuse_removing_live_prices(db, code, data)
     if row is None:
         row = Product(code=code, name=data["name"])
         db.add(row)
@@ -47,6 +48,26 @@ def put_product(db, code: str, data: dict) -> Product:
                   unit_amount=Decimal(x["unit_amount"])) for x in p["prices"]]))
     db.commit()
     return row
+
+
+LIVE_STATUSES = ("trial", "active")
+
+
+def _refuse_removing_live_prices(db, code: str, data: dict) -> None:
+    """A live subscription must stay priceable: its plan, and its price in its account's
+    currency and billing period, must survive the replacement."""
+    kept = {(p["code"], x["currency"], x["billing_period"]) for p in data["plans"] for x in p["prices"]}
+    plans = {p["code"] for p in data["plans"]}
+    used = db.execute(select(Subscription.plan, Account.currency, Subscription.billing_period)
+                      .join(Account, Account.id == Subscription.account_id)
+                      .where(Subscription.product == code, Subscription.status.in_(LIVE_STATUSES))
+                      .distinct()).all()
+    lost = sorted({plan for plan, currency, period in used
+                   if plan not in plans or (plan, currency, period) not in kept})
+    if lost:
+        raise GatewayError(409, "plan_in_use",
+                           "Live subscriptions use " + ", ".join(lost)
+                           + ": keep these plans and their prices.", plans=lost)
 
 
 def get_product(db, code: str) -> Product:
@@ -156,10 +177,23 @@ def patch_tenant(db, tenant_id: str, data: dict) -> Tenant:
     if "name" in data:
         row.name = data["name"]
     if "issuers" in data:
-        row.issuers = _issuers(db, data["issuers"])
+        issuers = _issuers(db, data["issuers"])
+        _refuse_dropping_used_issuers(db, row, {i.id for i in issuers})
+        row.issuers = issuers
     _apply_policy(row, data.get("policy") or {})
     db.commit()
     return row
+
+
+def _refuse_dropping_used_issuers(db, tenant: Tenant, keep: set[str]) -> None:
+    """Contacts sign in through their issuer: dropping it would lock them out silently."""
+    used = db.scalars(select(Issuer.url).join(Contact, Contact.issuer_id == Issuer.id)
+                      .where(Contact.tenant_id == tenant.id, Issuer.id.not_in(keep))
+                      .distinct().order_by(Issuer.url)).all()
+    if used:
+        raise GatewayError(409, "issuer_in_use",
+                           "Contacts of this tenant sign in through " + ", ".join(used)
+                           + ": keep these issuers.", issuers=list(used))
 
 
 def list_tenants(db) -> list[Tenant]:

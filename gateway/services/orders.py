@@ -7,6 +7,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -16,7 +17,7 @@ from gateway.access import advisor_sees_account, load_account, principal
 from gateway.errors import GatewayError, not_found
 from gateway.orders import dispatch, lifecycle
 from gateway.orders.models import OPEN_STATUSES, CartItem, IdempotencyRecord, Order, OrderItem
-from gateway.services import cart, events, pricing
+from gateway.services import cart, claims, events, pricing
 from gateway.services.licenses import assigned_count
 from gateway.services.views import money
 from routing.requirements import outstanding
@@ -24,6 +25,7 @@ from routing.vat import RATES_AS_OF
 from tenants.models import Subscription
 
 MAX_KEY_LENGTH = 200  # the column's width
+MAX_SCOPE_LENGTH = 400  # the column's width
 STATUS_BY_ROUTE = lifecycle.PLACED
 
 
@@ -34,9 +36,11 @@ class Placed:
     body: dict
     status: int = 201
     replay: bool = False
+    text: str | None = None  # the exact JSON text answered first, when it was stored
 
 
-def place(deps, account_id: str, body: dict, key: str | None) -> Placed:
+def place(deps, account_id: str, body: dict, key: str | None, render=None) -> Placed:
+    """`render(answer) -> str` gives the exact JSON text the caller gets (stored for replays)."""
     db, who = deps.db, deps.principal
     account = load_account(db, account_id, "bill", who)
     if not key:
@@ -44,32 +48,45 @@ def place(deps, account_id: str, body: dict, key: str | None) -> Placed:
     if len(key) > MAX_KEY_LENGTH:
         raise GatewayError(400, "idempotency_key_invalid",
                            f"An Idempotency-Key has at most {MAX_KEY_LENGTH} characters.")
-    scope = f"{who.label}|{account.id}"
+    scope = claim_scope(who.label, account.id)
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
     replay = _claim_key(deps, scope, key, digest)
     if replay is not None:
         return replay
     try:
         answer = _place(deps, account, body, key)
-    except BaseException as exc:
-        db.rollback()
-        # A refusal places nothing, so the key may be used again once the caller has fixed it.
-        db.execute(delete(IdempotencyRecord).where(IdempotencyRecord.scope == scope,
-                                                   IdempotencyRecord.key == key))
-        if isinstance(exc, GatewayError):
-            events.audit(db, tenant_id=account.tenant_id, account_id=account.id,
-                         actor=who.label, action="order.refused",
-                         data={"error": exc.error, "message": exc.message, "request": body})
+        text = render(answer) if render else None
+        # Stored with the order, in its transaction: a replay answers exactly these bytes.
+        db.execute(update(IdempotencyRecord)
+                   .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
+                   .values(response_status=201, response_text=text,
+                           response_body=json.loads(deps.dumps(answer))))
         db.commit()
+    except BaseException as exc:
+        # A refusal or a failure places nothing, so the key may be used again at once.
+        try:
+            db.rollback()
+            claims.delete_unanswered(db, scope, key)
+            if isinstance(exc, GatewayError):
+                events.audit(db, tenant_id=account.tenant_id, account_id=account.id,
+                             actor=who.label, action="order.refused",
+                             data={"error": exc.error, "message": exc.message, "request": body})
+            db.commit()
+        except Exception:  # the database went away: release the claim when it is back
+            claims.release_later(db.get_bind(), scope, key)
         raise
-    # Stored with the order, in its transaction: a replay answers exactly this.
-    db.execute(update(IdempotencyRecord)
-               .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
-               .values(response_status=201, response_body=json.loads(deps.dumps(answer))))
-    db.commit()
     deps.relay()
     metrics.count_order("placed")
-    return Placed(answer)
+    return Placed(answer, text=text)
+
+
+def claim_scope(label: str, account_id: str) -> str:
+    """Who (kind, issuer, subject) and which account; hashed when it would not fit its column
+    (a long issuer URL plus a long subject)."""
+    scope = f"{label}|{account_id}"
+    if len(scope) <= MAX_SCOPE_LENGTH:
+        return scope
+    return "sha256:" + hashlib.sha256(scope.encode("utf-8")).hexdigest()
 
 
 def _claim_key(deps, scope: str, key: str, digest: str):
@@ -92,7 +109,8 @@ def _claim_key(deps, scope: str, key: str, digest: str):
     if record.response_status is None:
         raise GatewayError(409, "idempotency_key_in_use",
                            "A request with this Idempotency-Key is still being processed.")
-    return Placed(record.response_body, record.response_status, replay=True)
+    return Placed(record.response_body, record.response_status, replay=True,
+                  text=record.response_text)
 
 
 def _forget_stale_key(deps, scope: str, key: str) -> bool:
@@ -136,6 +154,7 @@ def _place(deps, account, body: dict, key: str) -> dict:
                                          for r in priced.requirements],
                            next_action="provide_requirements")
     _refuse_concurrent_changes(db, priced)
+    _refuse_unstorable_amounts(priced)
     order = _write(deps, priced, key)
     if body.get("cart"):
         db.execute(delete(CartItem).where(CartItem.account_id == account.id))
@@ -150,6 +169,22 @@ def _refuse_duplicates(specs: list[dict]) -> None:
     if len(targets) != len(set(targets)):
         raise GatewayError(422, "duplicate_subscription",
                            "One item per subscription, and one new subscription per product.")
+
+
+# NUMERIC(20, 4) holds 16 digits before the point: 12-digit prices times 100 000 licenses can
+# go past that, so such an order is refused rather than failing in the database.
+MAX_STORED_AMOUNT = Decimal(10) ** 16
+
+
+def _refuse_unstorable_amounts(priced) -> None:
+    t = priced.totals
+    amounts = [t.net, t.balance_applied, t.credit_added, t.tax, t.total_due,
+               priced.account.credit_balance + t.credit_added]
+    amounts += [a for i in priced.items for a in (i.price.credit, i.price.charge)]
+    if any(abs(a) >= MAX_STORED_AMOUNT for a in amounts):
+        raise GatewayError(422, "amount_too_large",
+                           "This order's amounts exceed what can be billed (16 digits before the "
+                           "point); split it or lower the licenses.")
 
 
 def _refuse_concurrent_changes(db, priced) -> None:

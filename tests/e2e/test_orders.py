@@ -119,6 +119,7 @@ def test_every_order_decision_is_audited(frozen):
     placed = w.billing.post(f"/api/v1/accounts/{w.account_id}/orders", json=body,
                             headers={"Idempotency-Key": "a1"})
     assert placed.status_code == 201  # a refused key is released for the retry
+    assert app.extensions["gateway.queue"].wait_idle()
     from sqlalchemy import select
 
     from gateway.orders.models import AuditRecord
@@ -128,7 +129,8 @@ def test_every_order_decision_is_audited(frozen):
         rows = db.scalars(select(AuditRecord).order_by(AuditRecord.id)).all()
         db.close()
     assert [(r.action, r.actor.split(":")[0], r.account_id) for r in rows] == [
-        ("order.refused", "contact", w.account_id), ("order.placed", "contact", w.account_id)]
+        ("order.refused", "contact", w.account_id), ("order.placed", "contact", w.account_id),
+        ("order.completed", "gateway", w.account_id)]  # each transition (gateway/orders/lifecycle.py)
     assert rows[0].data["error"] == "requirements_outstanding"
     placed_data = rows[1].data
     assert placed_data["route"] == "billing_center"

@@ -101,6 +101,7 @@ def test_withdraw_an_order_waiting_for_an_advisor(people):
     assert [i["status"] for i in r.get_json()["items"]] == ["withdrawn"]
     assert "order.withdrawn" in event_types(p)
     assert p.ada.get(f"/api/v1/advisor/cases/{case['id']}").get_json()["status"] == "withdrawn"
+    assert [c["id"] for c in p.ada.get("/api/v1/advisor/cases?status=withdrawn").get_json()] == [case["id"]]
     # forbidden afterwards: approve the withdrawn case, withdraw again; nothing changes
     r = p.ada.post(f"/api/v1/advisor/cases/{case['id']}/resolve", json={"decision": "approve"})
     assert (r.status_code, r.get_json()["error"]) == (409, "case_withdrawn")
@@ -294,3 +295,33 @@ def test_the_tenants_default_language_and_a_contacts_own(people):
     r = p.admin.post(f"/api/v1/accounts/{p.solo.account_id}/contacts", json={
         "subject": "x", "name": "x", "email": "x@x.example", "roles": ["user"], "locale": "de"})
     assert r.status_code == 422
+
+
+# -- §3.3 amended, and prices the admin API refuses ------------------------------------------------
+def test_a_card_account_without_a_card_cannot_be_charged_for_a_cheaper_rate(people):
+    p = people
+    w = make_world(p.admin, TestIssuer.new(), "annual", country="US", currency="USD",
+                   plan="business", licenses=3, start="2026-01-01")
+    q = w.billing.post(f"/api/v1/subscriptions/{w.subscription_id}/quotes",
+                       json={"billing_period": "annual"}).get_json()
+    assert q["rate_increase"] is False and q["total_due"] != "0.00"
+    assert q["requirements"] == [{"type": "payment_method", "status": "outstanding"}]
+    assert q["next_action"] == "provide_requirements"
+    body = {"items": [{"subscription_id": w.subscription_id, "billing_period": "annual"}]}
+    r = w.billing.post(f"/api/v1/accounts/{w.account_id}/orders", json=body,
+                       headers={"Idempotency-Key": "annual"})
+    assert (r.status_code, r.get_json()["error"]) == (409, "requirements_outstanding")
+    assert w.billing.get(f"/api/v1/accounts/{w.account_id}/orders").get_json() == []
+    assert w.billing.put(f"/api/v1/accounts/{w.account_id}/payment-method", json=CARD).status_code == 200
+    r = w.billing.post(f"/api/v1/accounts/{w.account_id}/orders", json=body,
+                       headers={"Idempotency-Key": "annual"})
+    assert r.status_code == 201, r.get_json()
+
+
+def test_the_admin_api_refuses_a_subscription_no_quote_could_price(people):
+    p = people
+    r = p.admin.post(f"/api/v1/accounts/{p.solo.account_id}/subscriptions", json={
+        "product": "webinar", "plan": "lite", "licenses": 2, "billing_period": "annual",
+        "status": "active", "current_period_start": "2026-02-01"})  # no USD annual lite price
+    assert (r.status_code, r.get_json()["error"]) == (422, "price_unavailable")
+    assert len(p.admin.get(f"/api/v1/accounts/{p.solo.account_id}/subscriptions").get_json()) == 1

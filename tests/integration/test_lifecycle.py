@@ -99,3 +99,35 @@ def test_only_the_lifecycle_module_moves_a_status():
     moved = {str(p.relative_to(ROOT)): lines for pkg in ("gateway", "adapters")
              for p in sorted((ROOT / pkg).rglob("*.py")) if (lines := _status_assignments(p))}
     assert set(moved) == {"gateway/orders/lifecycle.py"}, moved
+
+
+def test_every_step_renders_in_every_language(placed):
+    from gateway.orders import mail
+    from tenants.models import Contact, Membership
+
+    app, order_id = placed
+    with app.app_context():
+        db = app.extensions["gateway.db"].sessionmaker()
+        try:
+            order = db.get(Order, order_id)
+            billing = db.scalars(select(Contact).join(Membership, Membership.contact_id == Contact.id)
+                                 .where(Membership.account_id == order.account_id)).all()
+            order.note = "Une note"
+            subjects = set()
+            for locale in mail.LOCALES:
+                for contact in billing:
+                    contact.locale = locale
+                db.flush()
+                for step in mail.STEPS:
+                    sent = mail.order_messages(db, order, step, now=utcnow())
+                    assert [to for to, _, _ in sent] == ["billing.walk@x.example"]
+                    (_, subject, body), = sent
+                    assert order.id in subject + body and "Webinar" in body and "Lite" in body
+                    assert "{{" not in body and "-0.00" not in body
+                    subjects.add(subject)
+            assert len(subjects) == len(mail.LOCALES) * len(mail.STEPS)
+            with pytest.raises(ValueError):
+                mail.order_messages(db, order, "nonsense", now=utcnow())
+        finally:
+            db.rollback()
+            db.close()
