@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from gateway import composition
 from gateway.database import session
@@ -22,12 +23,15 @@ def process_order(order_id: str) -> None:
     """Queue job for billing-center orders; safe to run twice."""
     deps = composition.for_job()
     db = deps.db
-    order = db.get(Order, order_id, with_for_update=True)
+    # The order and its items in one statement; the row lock makes a second run wait, then see
+    # it completed.
+    order = db.execute(select(Order).options(joinedload(Order.items)).where(Order.id == order_id)
+                       .with_for_update(of=Order)).unique().scalar_one_or_none()
     if order is None or order.status != "processing":
         return
     apply(deps, order)
     db.commit()
-    notify_completed(db, order, deps.notifier)
+    notify_completed(db, order, deps.notifier, deps.cache)
 
 
 def order_failed(order_id: str) -> None:
@@ -50,21 +54,18 @@ def apply(deps, order: Order, *, through_adapter: bool = True) -> None:
     db = deps.db
     if through_adapter:
         deps.adapter_for(order.segment).apply(change_payload(order), db=db)
-    account = db.get(Account, order.account_id, with_for_update=True, populate_existing=True)
+    # The account first (its row lock orders every writer: placements take it first too).
+    _move_balance(db, order.account_id, order.credit_added - order.balance_applied)
+    now = deps.clock.now()
     for item in order.items:
-        sub = _target(db, order, item)
-        sub.plan, sub.licenses, sub.billing_period = item.plan, item.licenses, item.billing_period
-        sub.current_period_start, sub.current_period_end = item.period_start, item.period_end
-        sub.status = "active"
-        sub.version += 1
-        item.subscription_id = sub.id
+        sub_id = _target(db, order, item, now)
+        item.subscription_id = sub_id
         item.status = "completed"
         events.record(db, "subscription.updated", order.tenant_id, {
-            "subscription_id": sub.id, "account_id": sub.account_id, "order_id": order.id,
-            "plan": sub.plan, "licenses": sub.licenses, "billing_period": sub.billing_period,
-            "current_period_start": sub.current_period_start.isoformat(),
-            "current_period_end": sub.current_period_end.isoformat()})
-    account.credit_balance = account.credit_balance - order.balance_applied + order.credit_added
+            "subscription_id": sub_id, "account_id": order.account_id, "order_id": order.id,
+            "plan": item.plan, "licenses": item.licenses, "billing_period": item.billing_period,
+            "current_period_start": item.period_start.isoformat(),
+            "current_period_end": item.period_end.isoformat()})
     order.status = "completed"
     order.completed_at = deps.clock.now()
     events.record(db, "order.completed", order.tenant_id, {
@@ -72,13 +73,32 @@ def apply(deps, order: Order, *, through_adapter: bool = True) -> None:
         "total_due": money(order.total_due, order.currency), "currency": order.currency})
 
 
-def _target(db, order, item) -> Subscription:
+def _move_balance(db, account_id: str, moved) -> None:
+    if not moved:
+        return
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(update(Account).where(Account.id == account_id)
+                   .values(credit_balance=Account.credit_balance + moved))
+        return
+    # SQLite stores Money as text (no arithmetic there); its writers are serialised anyway.
+    account = db.get(Account, account_id, populate_existing=True)
+    account.credit_balance = account.credit_balance + moved
+
+
+def _target(db, order, item, now) -> str:
+    """The subscription's id once it has the item's terms."""
     if item.subscription_id:
-        sub = db.get(Subscription, item.subscription_id, with_for_update=True,
-                     populate_existing=True)
-        if sub.version != item.subscription_version:
-            raise SubscriptionChanged(sub.id)
-        return sub
+        # Only if it is still the version the order was priced against: one statement, which
+        # takes the row lock itself.
+        changed = db.execute(update(Subscription).where(
+            Subscription.id == item.subscription_id,
+            Subscription.version == item.subscription_version).values(
+            plan=item.plan, licenses=item.licenses, billing_period=item.billing_period,
+            current_period_start=item.period_start, current_period_end=item.period_end,
+            status="active", version=Subscription.version + 1, updated_at=now))
+        if changed.rowcount != 1:
+            raise SubscriptionChanged(item.subscription_id)
+        return item.subscription_id
     # "Subscribe now": reactivate the account's expired subscription of the product, or create one.
     sub = db.scalar(select(Subscription).where(
         Subscription.account_id == order.account_id, Subscription.product == item.product,
@@ -91,7 +111,11 @@ def _target(db, order, item) -> Subscription:
                            current_period_end=item.period_end, version=0)
         db.add(sub)
         db.flush()
-    return sub
+    sub.plan, sub.licenses, sub.billing_period = item.plan, item.licenses, item.billing_period
+    sub.current_period_start, sub.current_period_end = item.period_start, item.period_end
+    sub.status = "active"
+    sub.version += 1
+    return sub.id
 
 
 def change_payload(order: Order) -> dict:
@@ -107,13 +131,17 @@ def change_payload(order: Order) -> dict:
             "total_due": money(order.total_due, cur)}
 
 
-def notify_completed(db, order: Order, notifier) -> None:
+def notify_completed(db, order: Order, notifier, cache=None) -> None:
     """The confirmation to the billing contacts, with the details of the purchase."""
     if notifier is None:
         return
-    rows = db.execute(select(Contact.email, Membership.roles)
-                      .join(Membership, Membership.contact_id == Contact.id)
-                      .where(Membership.account_id == order.account_id)).all()
+
+    def load():
+        return db.execute(select(Contact.email, Membership.roles)
+                          .join(Membership, Membership.contact_id == Contact.id)
+                          .where(Membership.account_id == order.account_id)).all()
+    # Contacts change rarely and bump the cache version when they do (gateway.cache).
+    rows = cache.get("account_contacts", order.account_id, load) if cache else load()
     cur = order.currency
     lines = [f"Order {order.id} is complete. Your new billing period starts today.", ""]
     for i in order.items:
@@ -176,7 +204,7 @@ def poll_portal_quotes(limit: int = 100) -> int:
             reject(db, order, answer.get("note") or "Rejected in the corporate billing portal.")
         db.commit()
         if order.status == "completed":
-            notify_completed(db, order, deps.notifier)
+            notify_completed(db, order, deps.notifier, deps.cache)
         moved += 1
     return moved
 
