@@ -10,7 +10,7 @@ from adapters.models import LedgerEntry
 from tenants.db import session_clock
 
 
-def record_once(db, order_id: str, system: str) -> dict:
+def record_once(db, order_id: str, system: str, po_number: str | None = None) -> dict:
     """The embedded systems' book: one row per order, so a retried apply changes nothing."""
     dialect = db.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):  # one statement: INSERT … ON CONFLICT DO NOTHING
@@ -23,7 +23,7 @@ def record_once(db, order_id: str, system: str) -> dict:
             .on_conflict_do_nothing(index_elements=["order_id"]))
         return {"status": "applied" if done.rowcount else "already_applied"}
     if db.get(LedgerEntry, order_id) is None:
-        db.add(LedgerEntry(order_id=order_id, system=system))
+        db.add(LedgerEntry(order_id=order_id, system=system, po_number=po_number))
         db.flush()
         return {"status": "applied"}
     return {"status": "already_applied"}

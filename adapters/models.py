@@ -42,6 +42,18 @@ class AdvisorCase(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
+class CaseEntry(Base):
+    """One line of a case's history: opened, claimed, released, noted, decided, withdrawn."""
+
+    __tablename__ = "advisor_case_history"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("advisor_cases.id"), index=True)
+    at: Mapped[datetime] = stamped()
+    actor: Mapped[str] = mapped_column(String(800))  # a principal's label (subject + issuer URL)
+    action: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
 class PortalQuote(Base):
     """A price quote in the embedded corporate billing portal."""
 
@@ -66,4 +78,6 @@ class LedgerEntry(Base):
     __tablename__ = "billing_center_ledger"
     order_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     system: Mapped[str] = mapped_column(String(30))
+    # The corporate portal keeps the buyer's purchase-order number with the change.
+    po_number: Mapped[str | None] = mapped_column(String(64))
     applied_at: Mapped[datetime] = stamped()

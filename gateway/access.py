@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from flask import g
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
+from adapters.models import AdvisorCase
 from gateway.auth.principal import Principal
 from gateway.errors import GatewayError, not_found
 from tenants.models import Account, Contact, Membership
@@ -97,3 +98,18 @@ def billing_contacts(db, account_id: str) -> list[dict]:
         .order_by(Contact.name)
     ).all()
     return [{"name": n, "email": e} for n, e, roles in rows if "billing_contact" in (roles or ())]
+
+
+def cases_visible_to(advisor):
+    """The cases of the accounts the advisor is dedicated to, and every case of their pool
+    (a dedicated advisor's cases included: the pool sees them, and takes them once overdue)."""
+    return or_(AdvisorCase.assigned_advisor_id == advisor.id, AdvisorCase.pool == advisor.pool)
+
+
+def advisor_sees_account(db, account_id: str) -> bool:
+    """An advisor reads the accounts (and their orders) of the cases they can see, nothing else."""
+    p = principal()
+    if p.kind != "advisor" or p.advisor is None:
+        return False
+    return db.scalar(select(AdvisorCase.id).where(AdvisorCase.account_id == account_id,
+                                                  cases_visible_to(p.advisor)).limit(1)) is not None

@@ -44,8 +44,12 @@ def from_environment(overrides: dict | None = None) -> dict:
         if env.get("GATEWAY_JOB_BACKOFF") else None,
         "CASE_CLAIM_LEASE_SECONDS": int(env.get("GATEWAY_CASE_CLAIM_LEASE_SECONDS", "3600")),
         "IDEMPOTENCY_LEASE_SECONDS": int(env.get("GATEWAY_IDEMPOTENCY_LEASE_SECONDS", "60")),
-        "STUCK_ORDER_SECONDS": int(env.get("GATEWAY_STUCK_ORDER_SECONDS", "600")),
+        "STUCK_ORDER_SECONDS": int(env.get("GATEWAY_STUCK_ORDER_SECONDS", "120")),
         "IDEMPOTENCY_TTL_HOURS": int(env.get("GATEWAY_IDEMPOTENCY_TTL_HOURS", "48")),
+        # Pages: how long a browser session lasts; the cookie's key (unset: derived from the
+        # signing key, which production already requires to be a real file).
+        "SESSION_HOURS": int(env.get("GATEWAY_SESSION_HOURS", "8")),
+        "SECRET_KEY": env.get("GATEWAY_SECRET_KEY") or None,
         # How stale (seconds) a process's caches of issuers, policy and catalog may get before
         # it reads the version again (gateway/cache.py).
         "CACHE_MAX_AGE": float(env.get("GATEWAY_CACHE_MAX_AGE", "1")),

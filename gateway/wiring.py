@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-from gateway import cli, clock, metrics
+from gateway import cli, clock, limits, metrics
 from gateway.api import register_api
 from gateway.auth import protector
 from gateway.auth.jwks import JWKSCache
@@ -14,7 +15,7 @@ from gateway.auth.keys import key_set, load_or_create, public_jwks
 from gateway.auth.signing import make_authorization_server
 from gateway.cache import ConfigCache
 from gateway.database import Database, close_session
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, handle_database_unavailable
 
 
 def init_app(app: Flask) -> None:
@@ -58,6 +59,12 @@ def init_app(app: Flask) -> None:
 
     api = register_api(app)
     app.register_error_handler(GatewayError, api.handle_gateway_error)
+    for lost in (OperationalError, InterfaceError):  # connection-level: retryable
+        app.register_error_handler(lost, handle_database_unavailable)
     metrics.init_app(app)
+    limits.init_app(app)  # before authentication: limits need no token
+    from gateway import web
+
+    web.init_app(app)
     app.before_request(protector.authenticate)
     cli.register(app)

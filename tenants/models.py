@@ -34,7 +34,17 @@ class Issuer(Base):
     # RFC 9068 wants typ "at+jwt"; some IdPs still send "JWT" and must be let in explicitly.
     allow_jwt_typ: Mapped[bool] = mapped_column(Boolean, default=False)
     staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The gateway's own OpenID Connect client at this issuer, for people signing in to pages;
+    # the secret is kept readable (the gateway presents it) but never answered by the API.
+    web_client_id: Mapped[str | None] = mapped_column(String(200))
+    web_client_secret: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = stamped()
+
+    @property
+    def web_client(self) -> dict | None:
+        if not self.web_client_id:
+            return None
+        return {"client_id": self.web_client_id, "client_secret": self.web_client_secret}
 
 
 class Tenant(Base):
@@ -47,6 +57,9 @@ class Tenant(Base):
     require_vat_number: Mapped[bool] = mapped_column(Boolean, default=True)
     advisor_rules: Mapped[list | None] = mapped_column(JSON)
     case_due_hours: Mapped[int | None] = mapped_column(Integer)
+    require_po_number: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The language of contacts who have not chosen one (notifications).
+    locale: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = stamped()
     issuers: Mapped[list[Issuer]] = relationship(secondary="tenant_issuers", lazy="selectin")
 
@@ -99,6 +112,8 @@ class Contact(Base):
     subject: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320))
+    # None: the tenant's default language.
+    locale: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = stamped()
 
 

@@ -1,22 +1,25 @@
-"""Carrying out an order: applied whole through the account's adapter, or not at all."""
+"""Queue jobs of the order flow: carrying orders out, the external portal, notifications.
+
+Every transition goes through `gateway.orders.lifecycle`; the jobs pick its collaborators
+(session, time, adapters, notifier) from the app and commit.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from adapters.models import AdvisorCase, PortalQuote
 from gateway import composition
-from gateway.database import session
-from gateway.orders.dispatch import open_case
+from gateway.orders import lifecycle, mail
 from gateway.orders.models import Order
-from gateway.services import events
-from gateway.services.views import money
-from tenants.models import Account, Contact, Membership, Subscription
+from tenants.models import Advisor
 
-
-class SubscriptionChanged(Exception):
-    pass
+# Kept importable here for callers of the former module layout.
+SubscriptionChanged = lifecycle.SubscriptionChanged
 
 
 def process_order(order_id: str) -> None:
@@ -27,148 +30,43 @@ def process_order(order_id: str) -> None:
     # it completed.
     order = db.execute(select(Order).options(joinedload(Order.items)).where(Order.id == order_id)
                        .with_for_update(of=Order)).unique().scalar_one_or_none()
-    if order is None or order.status != "processing":
+    if order is None or order.status != lifecycle.PROCESSING:
         return
     apply(deps, order)
     db.commit()
-    notify_completed(db, order, deps.notifier, deps.cache)
+    deps.relay()
+
+
+def apply(deps, order: Order, *, through_adapter: bool = True) -> None:
+    """The order applied with `deps`' clock and the adapter of its segment (see lifecycle.apply)."""
+    lifecycle.apply(deps.db, order, actor="gateway", now=deps.clock.now(),
+                    adapter=deps.adapter_for(order.segment) if through_adapter else None)
 
 
 def order_failed(order_id: str) -> None:
     """Retries are exhausted: a person takes over; the order is not lost."""
-    db = session()
-    order = db.get(Order, order_id, with_for_update=True)
-    if order is None or order.status not in ("processing", "awaiting_acceptance"):
-        return
-    order.status = "awaiting_advisor"
-    for item in order.items:
-        item.status = "awaiting_advisor"
-    open_case(db, order, "adapter_failed: the billing center did not apply the order after retries")
-    db.commit()
-
-
-def apply(deps, order: Order, *, through_adapter: bool = True) -> None:
-    """Every item or none: the subscriptions take the new terms, the balance moves. The change
-    goes through the adapter of the account's segment: the billing center for self-serve
-    accounts, the corporate portal (as a purchase order) for enterprise ones."""
+    deps = composition.for_job()
     db = deps.db
-    if through_adapter:
-        deps.adapter_for(order.segment).apply(change_payload(order), db=db)
-    # The account first (its row lock orders every writer: placements take it first too).
-    _move_balance(db, order.account_id, order.credit_added - order.balance_applied)
-    now = deps.clock.now()
-    for item in order.items:
-        sub_id = _target(db, order, item, now)
-        item.subscription_id = sub_id
-        item.status = "completed"
-        events.record(db, "subscription.updated", order.tenant_id, {
-            "subscription_id": sub_id, "account_id": order.account_id, "order_id": order.id,
-            "plan": item.plan, "licenses": item.licenses, "billing_period": item.billing_period,
-            "current_period_start": item.period_start.isoformat(),
-            "current_period_end": item.period_end.isoformat()})
-    order.status = "completed"
-    order.completed_at = deps.clock.now()
-    events.record(db, "order.completed", order.tenant_id, {
-        "order_id": order.id, "account_id": order.account_id,
-        "total_due": money(order.total_due, order.currency), "currency": order.currency})
-
-
-def _move_balance(db, account_id: str, moved) -> None:
-    if not moved:
+    order = db.get(Order, order_id, with_for_update=True)
+    if order is None or order.status not in lifecycle.TRANSITIONS["fail"][0]:
         return
-    if db.get_bind().dialect.name == "postgresql":
-        db.execute(update(Account).where(Account.id == account_id)
-                   .values(credit_balance=Account.credit_balance + moved))
-        return
-    # SQLite stores Money as text (no arithmetic there); its writers are serialised anyway.
-    account = db.get(Account, account_id, populate_existing=True)
-    account.credit_balance = account.credit_balance + moved
-
-
-def _target(db, order, item, now) -> str:
-    """The subscription's id once it has the item's terms."""
-    if item.subscription_id:
-        # Only if it is still the version the order was priced against: one statement, which
-        # takes the row lock itself.
-        changed = db.execute(update(Subscription).where(
-            Subscription.id == item.subscription_id,
-            Subscription.version == item.subscription_version).values(
-            plan=item.plan, licenses=item.licenses, billing_period=item.billing_period,
-            current_period_start=item.period_start, current_period_end=item.period_end,
-            status="active", version=Subscription.version + 1, updated_at=now))
-        if changed.rowcount != 1:
-            raise SubscriptionChanged(item.subscription_id)
-        return item.subscription_id
-    # "Subscribe now": reactivate the account's expired subscription of the product, or create one.
-    sub = db.scalar(select(Subscription).where(
-        Subscription.account_id == order.account_id, Subscription.product == item.product,
-        Subscription.status == "expired").order_by(Subscription.created_at).limit(1))
-    if sub is None:
-        sub = Subscription(tenant_id=order.tenant_id, account_id=order.account_id,
-                           product=item.product, plan=item.plan, licenses=item.licenses,
-                           billing_period=item.billing_period, status="active",
-                           current_period_start=item.period_start,
-                           current_period_end=item.period_end, version=0)
-        db.add(sub)
-        db.flush()
-    sub.plan, sub.licenses, sub.billing_period = item.plan, item.licenses, item.billing_period
-    sub.current_period_start, sub.current_period_end = item.period_start, item.period_end
-    sub.status = "active"
-    sub.version += 1
-    return sub.id
-
-
-def change_payload(order: Order) -> dict:
-    cur = order.currency
-    return {"order_id": order.id, "idempotency_key": f"order-{order.id}",
-            "tenant_id": order.tenant_id, "account_id": order.account_id, "currency": cur,
-            "items": [{"subscription_id": i.subscription_id, "product": i.product, "plan": i.plan,
-                       "licenses": i.licenses, "billing_period": i.billing_period,
-                       "period_start": i.period_start.isoformat(),
-                       "period_end": i.period_end.isoformat()} for i in order.items],
-            "balance_applied": money(order.balance_applied, cur),
-            "credit_added": money(order.credit_added, cur),
-            "total_due": money(order.total_due, cur)}
-
-
-def notify_completed(db, order: Order, notifier, cache=None) -> None:
-    """The confirmation to the billing contacts, with the details of the purchase."""
-    if notifier is None:
-        return
-
-    def load():
-        return db.execute(select(Contact.email, Membership.roles)
-                          .join(Membership, Membership.contact_id == Contact.id)
-                          .where(Membership.account_id == order.account_id)).all()
-    # Contacts change rarely and bump the cache version when they do (gateway.cache).
-    rows = cache.get("account_contacts", order.account_id, load) if cache else load()
-    cur = order.currency
-    lines = [f"Order {order.id} is complete. Your new billing period starts today.", ""]
-    for i in order.items:
-        lines.append(f"- {i.product}: {i.plan}, {i.licenses} licenses, {i.billing_period}, "
-                     f"{i.period_start.isoformat()} to {i.period_end.isoformat()}: "
-                     f"charge {money(i.charge, cur)} {cur}, credit -{money(i.credit, cur)} {cur}")
-    lines += ["", f"Net {money(order.net, cur)} {cur}; balance applied "
-              f"{money(order.balance_applied, cur)}; credit added {money(order.credit_added, cur)}; "
-              f"tax ({order.tax_treatment}) {money(order.tax_amount, cur)}; "
-              f"total due {money(order.total_due, cur)} {cur}."]
-    for email, roles in rows:
-        if "billing_contact" in (roles or ()):
-            notifier.send(email, f"Your subscription change ({order.id})", "\n".join(lines))
+    lifecycle.fail(db, order, "adapter_failed: the billing center did not apply the order after retries",
+                   now=deps.clock.now())
+    db.commit()
+    deps.relay()
 
 
 # -- the corporate portal over HTTP ----------------------------------------------------------
 def send_portal_quote(order_id: str) -> None:
     """Queue job: the enterprise order becomes a quote in the external portal (once per order)."""
-    from adapters.models import PortalQuote
-
-    db = session()
+    deps = composition.for_job()
+    db = deps.db
     quote = db.scalar(select(PortalQuote).where(PortalQuote.order_id == order_id).with_for_update())
     if quote is None or quote.external_id or quote.status != "open":
         return
     order = db.get(Order, order_id)
-    payload = change_payload(order)
-    answer = current_app.extensions["gateway.corporate_portal"].create_quote({
+    payload = lifecycle.change_payload(order)
+    answer = deps.corporate_portal.create_quote({
         "order_id": order.id, "idempotency_key": f"quote-{order.id}",
         "account_id": order.account_id, "items": payload["items"],
         "total_due": payload["total_due"], "currency": order.currency,
@@ -177,11 +75,19 @@ def send_portal_quote(order_id: str) -> None:
     db.commit()
 
 
+def withdraw_portal_quote(order_id: str) -> None:
+    """Queue job: a quote withdrawn in the gateway is withdrawn in the external portal too."""
+    deps = composition.for_job()
+    quote = deps.db.scalar(select(PortalQuote).where(PortalQuote.order_id == order_id))
+    if quote is None or quote.status != "withdrawn" or not quote.external_id:
+        return
+    external_id = quote.external_id
+    deps.db.rollback()  # no transaction held during the call
+    deps.corporate_portal.withdraw_quote(external_id, f"withdraw-{order_id}")
+
+
 def poll_portal_quotes(limit: int = 100) -> int:
     """Reads the outcome of open quotes in the external portal; returns how many moved on."""
-    from adapters.models import PortalQuote
-    from gateway.services.people_queue import reject
-
     deps = composition.for_job()
     portal = deps.corporate_portal
     if not portal.remote:
@@ -191,32 +97,49 @@ def poll_portal_quotes(limit: int = 100) -> int:
         PortalQuote.status == "open", PortalQuote.external_id.is_not(None)).limit(limit)).all()
     moved = 0
     for quote_id in open_ids:
-        quote = db.get(PortalQuote, quote_id, with_for_update=True)
+        quote = db.get(PortalQuote, quote_id)
         answer = portal.quote_status(quote.external_id)
-        if quote.status != "open" or answer["status"] == "open":
+        if answer["status"] == "open":
             db.rollback()
             continue
-        order = db.get(Order, quote.order_id, with_for_update=True)
-        quote.status = answer["status"]
-        if answer["status"] == "accepted":
-            apply(deps, order, through_adapter=False)  # accepted in the portal: it has it already
-        else:
-            reject(db, order, answer.get("note") or "Rejected in the corporate billing portal.")
+        # The order first, then its quote: the same lock order as a withdrawal.
+        order = db.get(Order, quote.order_id, with_for_update=True, populate_existing=True)
+        quote = db.get(PortalQuote, quote_id, with_for_update=True, populate_existing=True)
+        if quote.status != "open":
+            db.rollback()
+            continue
+        # Accepted in the portal: it has the change already, nothing to send back.
+        lifecycle.decide_quote(db, quote, order, answer["status"] == "accepted",
+                               actor="corporate_portal", now=deps.clock.now(),
+                               note=answer.get("note") or "Rejected in the corporate billing portal.",
+                               po_number=answer.get("po_number"))
         db.commit()
-        if order.status == "completed":
-            notify_completed(db, order, deps.notifier, deps.cache)
         moved += 1
+    db.rollback()  # end the read transaction before the relay opens its own
+    if moved:
+        deps.relay()
     return moved
 
 
-# -- advisors --------------------------------------------------------------------------------
+# -- notifications -----------------------------------------------------------------------------
+def notify_order(order_id: str, step: str) -> None:
+    """Queue job: tell the account's billing contacts where their order stands."""
+    deps = composition.for_job()
+    notifier, db = deps.notifier, deps.db
+    order = db.get(Order, order_id)
+    if notifier is None or order is None:
+        return
+    base_url = deps.settings.get("PUBLIC_URL") or deps.settings["ISSUER"]
+    messages = mail.order_messages(db, order, step, now=deps.clock.now(), base_url=base_url)
+    db.rollback()  # read everything; hold no transaction while the mail goes out
+    for to, subject, body in messages:
+        notifier.send(to, subject, body)
+
+
 def notify_case(case_id: str) -> None:
     """Queue job: tell the case's advisor (or every advisor of its pool) that it is waiting."""
-    from adapters.models import AdvisorCase
-    from tenants.models import Advisor
-
-    notifier = current_app.extensions.get("gateway.notifier")
-    db = session()
+    deps = composition.for_job()
+    notifier, db = deps.notifier, deps.db
     case = db.get(AdvisorCase, case_id)
     if notifier is None or case is None:
         return
@@ -231,21 +154,37 @@ def notify_case(case_id: str) -> None:
         notifier.send(advisor.email, f"New case {case.id}", body)
 
 
+def notify_case_withdrawn(case_id: str) -> None:
+    """Queue job: the advisor holding the case (its claimant, else its dedicated advisor)
+    learns that the billing contact withdrew the order."""
+    deps = composition.for_job()
+    notifier, db = deps.notifier, deps.db
+    case = db.get(AdvisorCase, case_id)
+    if notifier is None or case is None:
+        return
+    holder = case.claimed_by or case.assigned_advisor_id
+    if holder is None:
+        return
+    advisor = db.get(Advisor, holder)
+    notifier.send(advisor.email, f"Case {case.id} withdrawn",
+                  f"The billing contact withdrew order {case.order_id} (account {case.account_id}).\n"
+                  f"Case {case.id} is closed; nothing was applied.")
+
+
+# -- periodic pass ---------------------------------------------------------------------------
 def requeue_stuck_orders() -> int:
     """Orders still `processing` long after their job was sent (a worker or the whole process
     died with the job in hand, Redis lost it) are sent again; the job is idempotent."""
-    from datetime import timedelta
-
     from adapters import outbox
-    from gateway.orders.dispatch import FAILED, PROCESS
 
     deps = composition.for_job()
     db = deps.db
     cutoff = deps.clock.now() - timedelta(seconds=deps.settings["STUCK_ORDER_SECONDS"])
-    stuck = db.scalars(select(Order).where(Order.status == "processing", Order.updated_at < cutoff)
+    stuck = db.scalars(select(Order).where(Order.status == lifecycle.PROCESSING,
+                                           Order.updated_at < cutoff)
                        .with_for_update(skip_locked=True).limit(100)).all()
     for order in stuck:
-        outbox.add(db, PROCESS, args=[order.id], on_failure=FAILED)
+        outbox.add(db, lifecycle.PROCESS, args=[order.id], on_failure=lifecycle.FAILED)
         order.updated_at = deps.clock.now()
     db.commit()
     return len(stuck)

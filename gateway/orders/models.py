@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tenants.db import Base, Money, new_id, stamped
 
-# An order in one of these has been placed and not yet applied or rejected.
+# An order in one of these has been placed and not yet applied, rejected or withdrawn.
 OPEN_STATUSES = ("processing", "awaiting_advisor", "awaiting_acceptance")
 
 
@@ -51,7 +51,10 @@ class Order(Base):
     rates_as_of: Mapped[date] = mapped_column(Date)
     today: Mapped[date] = mapped_column(Date)
     note: Mapped[str | None] = mapped_column(Text)
-    placed_by: Mapped[str] = mapped_column(String(300))
+    # The buyer's purchase-order number, given when accepting a portal quote.
+    po_number: Mapped[str | None] = mapped_column(String(64))
+    # A principal's label: kind, subject (255) and issuer URL (500).
+    placed_by: Mapped[str] = mapped_column(String(800))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = stamped()
     updated_at: Mapped[datetime] = stamped(on_update=True)
@@ -74,6 +77,9 @@ class OrderItem(Base):
     plan: Mapped[str] = mapped_column(String(60))
     licenses: Mapped[int] = mapped_column(Integer)
     licenses_before: Mapped[int] = mapped_column(Integer, default=0)
+    # The terms before the change (null for a new subscription), shown to the advisor.
+    plan_before: Mapped[str | None] = mapped_column(String(60))
+    billing_period_before: Mapped[str | None] = mapped_column(String(10))
     billing_period: Mapped[str] = mapped_column(String(10))
     changes: Mapped[list] = mapped_column(JSON)
     route_destination: Mapped[str] = mapped_column(String(30))
@@ -94,6 +100,8 @@ class IdempotencyRecord(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[dict | None] = mapped_column(JSON)
+    # The exact JSON text of the first answer: a replay sends these bytes again.
+    response_text: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = stamped(index=True)
 
 
@@ -111,7 +119,7 @@ class AuditRecord(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tenant_id: Mapped[str] = mapped_column(String(40), index=True)
     account_id: Mapped[str] = mapped_column(String(40), index=True)
-    actor: Mapped[str] = mapped_column(String(300))
+    actor: Mapped[str] = mapped_column(String(800))  # a principal's label, as placed_by
     action: Mapped[str] = mapped_column(String(60))
     data: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = stamped()

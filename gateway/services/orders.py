@@ -14,13 +14,15 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 from sqlalchemy import delete, literal, select, true
 from sqlalchemy.exc import IntegrityError
 
 from gateway import metrics
-from gateway.access import check_rights, load_account, principal
+from gateway.access import advisor_sees_account, check_rights, load_account, principal
 from gateway.errors import GatewayError, not_found
+from gateway.orders import dispatch, lifecycle
 from gateway.orders.models import CartItem, IdempotencyRecord, Order, OrderItem
 from gateway.services import cart, events, facts, pricing
 from gateway.services.licenses import assigned_count
@@ -30,8 +32,8 @@ from routing.vat import RATES_AS_OF
 from tenants.models import Account, Subscription
 
 MAX_KEY_LENGTH = 200  # the column's width
-STATUS_BY_ROUTE = {"billing_center": "processing", "corporate_portal": "awaiting_acceptance",
-                   "advisor_queue": "awaiting_advisor"}
+MAX_SCOPE_LENGTH = 400  # the column's width
+STATUS_BY_ROUTE = lifecycle.PLACED
 KEY_ERRORS = frozenset({"idempotency_key_reused", "idempotency_key_in_use"})
 
 
@@ -42,6 +44,7 @@ class Placed:
     body: dict
     status: int = 201
     replay: bool = False
+    text: str | None = None  # the exact JSON text answered first, when it was stored
 
 
 class _Attempt:
@@ -50,14 +53,16 @@ class _Attempt:
     account: Account | None = None
 
 
-def place(deps, account_id: str, body: dict, key: str | None, *, _retry: bool = True) -> Placed:
+def place(deps, account_id: str, body: dict, key: str | None, render=None, *,
+          _retry: bool = True) -> Placed:
+    """`render(answer) -> str` gives the exact JSON text the caller gets (stored for replays)."""
     db, who = deps.db, deps.principal
     check_rights(db, who, account_id, "bill")
-    scope = f"{who.label}|{account_id}"
+    scope = claim_scope(who.label, account_id)
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
     attempt = _Attempt()
     try:
-        placed = _place(deps, account_id, body, scope, key, digest, attempt)
+        placed = _place(deps, account_id, body, scope, key, digest, attempt, render)
         if placed.replay:
             db.rollback()  # nothing written: let the row locks go
             return placed
@@ -68,19 +73,32 @@ def place(deps, account_id: str, body: dict, key: str | None, *, _retry: bool = 
         db.rollback()
         if not _retry:
             raise
-        return place(deps, account_id, body, key, _retry=False)
+        return place(deps, account_id, body, key, render, _retry=False)
     except BaseException as exc:
-        db.rollback()
-        if isinstance(exc, GatewayError) and exc.error not in KEY_ERRORS and attempt.account:
-            account = attempt.account
-            events.audit(db, tenant_id=account.tenant_id, account_id=account.id,
-                         actor=who.label, action="order.refused",
-                         data={"error": exc.error, "message": exc.message, "request": body})
-            db.commit()
+        # Nothing was written, the key's claim included: it may be used again at once.
+        try:
+            db.rollback()
+            if isinstance(exc, GatewayError) and exc.error not in KEY_ERRORS and attempt.account:
+                account = attempt.account
+                events.audit(db, tenant_id=account.tenant_id, account_id=account.id,
+                             actor=who.label, action="order.refused",
+                             data={"error": exc.error, "message": exc.message, "request": body})
+                db.commit()
+        except Exception:  # the database went away: the original error says so
+            pass
         raise
     deps.relay()
     metrics.count_order("placed")
     return placed
+
+
+def claim_scope(label: str, account_id: str) -> str:
+    """Who (kind, issuer, subject) and which account; hashed when it would not fit its column
+    (a long issuer URL plus a long subject)."""
+    scope = f"{label}|{account_id}"
+    if len(scope) <= MAX_SCOPE_LENGTH:
+        return scope
+    return "sha256:" + hashlib.sha256(scope.encode("utf-8")).hexdigest()
 
 
 def _key_lock(db, scope: str, key: str):
@@ -127,7 +145,8 @@ def _replay_or_refuse(deps, record_id: int, digest: str, locked: bool) -> Placed
                            "This Idempotency-Key was used with another request body.")
     if record.response_status is None:
         raise _in_use()
-    return Placed(record.response_body, record.response_status, replay=True)
+    return Placed(record.response_body, record.response_status, replay=True,
+                  text=record.response_text)
 
 
 def _in_use() -> GatewayError:
@@ -136,7 +155,7 @@ def _in_use() -> GatewayError:
 
 
 def _place(deps, account_id: str, body: dict, scope: str, key: str, digest: str,
-           attempt: _Attempt) -> Placed:
+           attempt: _Attempt, render) -> Placed:
     db = deps.db
     items = None if body.get("cart") else body["items"]
     sub_ids = [s["subscription_id"] for s in items or () if s.get("subscription_id")]
@@ -190,15 +209,17 @@ def _place(deps, account_id: str, body: dict, scope: str, key: str, digest: str,
     if busy:
         raise GatewayError(409, "subscription_changed",
                            f"Another change to subscription {busy[0]} is in progress.")
+    _refuse_unstorable_amounts(priced)
     order = _write(deps, priced, key)
     if items is None:
         db.execute(delete(CartItem).where(CartItem.account_id == account.id))
     db.flush()
     answer = view(db, order)
-    # Stored with the order, in its transaction: a replay answers exactly this.
+    text = render(answer) if render else None
+    # Stored with the order, in its transaction: a replay answers exactly these bytes.
     db.add(IdempotencyRecord(scope=scope, key=key, request_hash=digest, response_status=201,
-                             response_body=json.loads(deps.dumps(answer))))
-    return Placed(answer)
+                             response_text=text, response_body=json.loads(deps.dumps(answer))))
+    return Placed(answer, text=text)
 
 
 def _refuse_duplicates(specs: list[dict]) -> None:
@@ -208,6 +229,22 @@ def _refuse_duplicates(specs: list[dict]) -> None:
     if len(targets) != len(set(targets)):
         raise GatewayError(422, "duplicate_subscription",
                            "One item per subscription, and one new subscription per product.")
+
+
+# NUMERIC(20, 4) holds 16 digits before the point: 12-digit prices times 100 000 licenses can
+# go past that, so such an order is refused rather than failing in the database.
+MAX_STORED_AMOUNT = Decimal(10) ** 16
+
+
+def _refuse_unstorable_amounts(priced) -> None:
+    t = priced.totals
+    amounts = [t.net, t.balance_applied, t.credit_added, t.tax, t.total_due,
+               priced.account.credit_balance + t.credit_added]
+    amounts += [a for i in priced.items for a in (i.price.credit, i.price.charge)]
+    if any(abs(a) >= MAX_STORED_AMOUNT for a in amounts):
+        raise GatewayError(422, "amount_too_large",
+                           "This order's amounts exceed what can be billed (16 digits before the "
+                           "point); split it or lower the licenses.")
 
 
 def _write(deps, priced, key: str) -> Order:
@@ -230,28 +267,15 @@ def _write(deps, priced, key: str) -> Order:
             subscription_version=sub.version if sub else None, product=item.product,
             plan=item.proposed.plan, licenses=item.proposed.licenses,
             licenses_before=sub.licenses if sub else 0,
+            plan_before=sub.plan if sub else None,
+            billing_period_before=sub.billing_period if sub else None,
             billing_period=item.proposed.billing_period, changes=list(item.kinds),
             route_destination=item.route.destination, route_reason=item.route.reason,
             status=status, credit=item.price.credit, charge=item.price.charge,
             period_start=item.price.period_start, period_end=item.price.period_end))
     db.add(order)
     db.flush()
-    from gateway.orders import dispatch
-
-    # Recorded before dispatch, so that a case opened for the order follows its creation.
-    events.record(db, "order.created", order.tenant_id, {
-        "order_id": order.id, "account_id": order.account_id, "status": order.status,
-        "route": order.route_destination, "total_due": money(order.total_due, cur),
-        "currency": cur})
-    dispatch.on_placed(db, order, deps.clock)
-    events.audit(db, tenant_id=order.tenant_id, account_id=order.account_id,
-                 actor=deps.principal.label, action="order.placed", data={
-                     "order_id": order.id, "route": order.route_destination,
-                     "reason": order.route_reason,
-                     "items": [{"subscription_id": i.subscription_id, "product": i.product,
-                                "changes": i.changes, "credit": money(i.credit, cur),
-                                "charge": money(i.charge, cur)} for i in order.items],
-                     "net": money(order.net, cur), "total_due": money(order.total_due, cur)})
+    dispatch.on_placed(deps, order)
     return order
 
 
@@ -276,6 +300,7 @@ def view(db, order: Order) -> dict:
                 "rates_as_of": order.rates_as_of.isoformat()},
         "total_due": money(order.total_due, cur),
         "created_at": order.created_at, "completed_at": order.completed_at,
+        "po_number": order.po_number,
     }
     if order.note:
         body["note"] = order.note
@@ -299,12 +324,53 @@ def _license_assignment(db, items) -> list[dict]:
     return out
 
 
-def read(db, order_id: str) -> dict:
+def detail(db, order: Order) -> dict:
+    """The order with each item's current and proposed terms: what an advisor decides on."""
+    body = view(db, order)
+    for item, shown in zip(order.items, body["items"], strict=True):
+        shown["current"] = None if item.plan_before is None and not item.subscription_id else {
+            "plan": item.plan_before, "licenses": item.licenses_before,
+            "billing_period": item.billing_period_before}
+        shown["proposed"] = {"plan": item.plan, "licenses": item.licenses,
+                             "billing_period": item.billing_period,
+                             "period_start": item.period_start, "period_end": item.period_end}
+    return body
+
+
+def _visible_order(db, order_id: str) -> Order:
     order = db.get(Order, order_id)
     p = principal()
-    if order is None or (p.kind != "service" and order.account_id not in p.memberships):
+    if order is None:
         raise not_found("order")
+    if p.kind == "advisor":
+        if not advisor_sees_account(db, order.account_id):
+            raise not_found("order")
+        return order
+    if p.kind != "service" and order.account_id not in p.memberships:
+        raise not_found("order")
+    return order
+
+
+def read(db, order_id: str) -> dict:
+    order = _visible_order(db, order_id)
+    if principal().kind == "advisor":
+        return detail(db, order)
     load_account(db, order.account_id)
+    return view(db, order)
+
+
+def withdraw(deps, order_id: str) -> dict:
+    """The billing contact (or a `billing` service) takes back an order waiting for a person."""
+    db, who = deps.db, deps.principal
+    order = _visible_order(db, order_id)
+    if who.kind == "advisor":
+        raise not_found("order")
+    load_account(db, order.account_id, "bill", who)
+    # The order first, then its case or quote: the lock order every decision follows.
+    order = db.get(Order, order.id, with_for_update=True, populate_existing=True)
+    lifecycle.withdraw(db, order, actor=who.label, now=deps.clock.now())
+    db.commit()
+    deps.relay()
     return view(db, order)
 
 

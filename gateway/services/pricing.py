@@ -158,7 +158,8 @@ def price(deps, account: Account, specs: list[dict], *, subs: dict | None = None
                          credit_balance=available_balance(account, known), vat_rate=tax.rate)
     rate_increase = any(i.price.rate_increase for i in items)
     reqs = requirements(
-        rate_increase=rate_increase, payment_terms=account.payment_terms,
+        rate_increase=rate_increase, charges=totals.total_due > 0,
+        payment_terms=account.payment_terms,
         has_payment_method=has_payment_method(account, today),
         country=account.country, vat_number_required_by_policy=tenant.require_vat_number,
         has_valid_vat_number=has_vat)

@@ -20,3 +20,13 @@ def quote(deps, subscription_id: str, request: dict) -> dict:
     priced = pricing.price(deps, account, [dict(request, subscription_id=sub.id)],
                            subs={sub.id: sub}, facts=known)
     return pricing.quote_view(priced, cart_has_items=known.cart_has_items)
+
+
+def quote_new(deps, account_id: str, request: dict) -> dict:
+    """Price "subscribe now": a new subscription of a product (an expired trial's product)."""
+    db = deps.db
+    account = load_account(db, account_id, "bill", deps.principal)
+    spec = {k: request.get(k) for k in ("product", "plan", "licenses", "billing_period")}
+    known = facts.load(db, deps.cache, account.id)
+    priced = pricing.price(deps, account, [spec], subs={}, facts=known)
+    return pricing.quote_view(priced, cart_has_items=known.cart_has_items)
