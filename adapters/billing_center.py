@@ -19,7 +19,8 @@ def record_once(db, order_id: str, system: str, po_number: str | None = None) ->
         else:
             from sqlalchemy.dialects.sqlite import insert
         done = db.execute(insert(LedgerEntry).values(
-            order_id=order_id, system=system, applied_at=session_clock(db).now())
+            order_id=order_id, system=system, po_number=po_number,
+            applied_at=session_clock(db).now())
             .on_conflict_do_nothing(index_elements=["order_id"]))
         return {"status": "applied" if done.rowcount else "already_applied"}
     if db.get(LedgerEntry, order_id) is None:
