@@ -47,5 +47,8 @@ test: install browser
 lint: install
 	$(BIN)/ruff check .
 
+# wrk (Debian package), the load generator: installed when missing and we may (root or sudo -n).
 bench: install
+	@command -v wrk >/dev/null || { if [ "$$(id -u)" = 0 ]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; \
+	  else sudo -n apt-get update && sudo -n DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; fi; }
 	$(BIN)/python bench/run.py
