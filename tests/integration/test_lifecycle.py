@@ -17,6 +17,7 @@ from gateway.orders import lifecycle
 from gateway.orders.models import AuditRecord, Event, Order
 from tenants.db import utcnow
 from tenants.models import Account, Subscription
+from tests import source_tree
 from tests.conftest import Http, TestIssuer, make_world, service_token
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,7 +88,7 @@ def test_walk_the_transition_table(placed):
 
 
 def _status_assignments(path: Path) -> list[int]:
-    tree = ast.parse(path.read_text(), filename=str(path))
+    tree = source_tree.tree(path)
     return [node.lineno for node in ast.walk(tree) if isinstance(node, (ast.Assign, ast.AugAssign))
             for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
             for t in (target.elts if isinstance(target, ast.Tuple) else [target])

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.source_tree import tree
+
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = {"flask", "flask_smorest", "sqlalchemy", "rq", "redis", "gateway", "adapters"}
 PURE_FILES = [
@@ -16,7 +18,7 @@ PURE_FILES = [
 
 def imported_modules(path: Path) -> set[str]:
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in ast.walk(tree(path)):
         if isinstance(node, ast.Import):
             found.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -69,7 +71,7 @@ def import_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {name: set() for name in files}
     for name, path in files.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        for node in ast.walk(tree(path)):
             targets = []
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
