@@ -17,6 +17,7 @@ from collections.abc import Sequence
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "gateway"
+_RELAY = ("relay",)  # a queue entry: run the outbox relay
 BACKOFF = (1, 2, 5, 10, 30, 60)
 
 
@@ -52,6 +53,8 @@ class InProcessQueue:
         self._pending = 0
         self._idle = threading.Condition(self._lock)
         self._stopped = False
+        self.relay_outbox = None  # set by the app: moves committed outbox rows to this queue
+        self._relay_asked = False
 
     def ping(self) -> bool:
         return True
@@ -62,6 +65,17 @@ class InProcessQueue:
             self._pending += 1
         self._start()
         self._jobs.put((func, args, on_failure, 0))
+
+    def poke(self) -> None:
+        """A transaction committed outbox rows: relay them from the worker thread, soon (the
+        request does not pay for it) and counted as pending, so `wait_idle` waits for them."""
+        with self._lock:
+            if self._relay_asked:
+                return
+            self._relay_asked = True
+            self._pending += 1
+        self._start()
+        self._jobs.put(_RELAY)
 
     def _start(self) -> None:
         with self._lock:
@@ -87,6 +101,12 @@ class InProcessQueue:
                 continue
             if entry is None:
                 return
+            if entry is _RELAY:
+                with self._lock:
+                    self._relay_asked = False
+                self._run_relay()
+                self._done()
+                continue
             func, args, on_failure, attempt = entry
             try:
                 with self.app.app_context():
@@ -105,6 +125,15 @@ class InProcessQueue:
                     except Exception:
                         log.exception("failure handler %s failed", on_failure)
             self._done()
+
+    def _run_relay(self) -> None:
+        if self.relay_outbox is None:
+            return
+        try:
+            with self.app.app_context():
+                self.relay_outbox()
+        except Exception:  # the periodic pass picks the rows up later
+            log.exception("outbox relay failed")
 
     def _relay(self) -> None:
         if self.relay is None:
