@@ -16,7 +16,7 @@ from __future__ import annotations
 from apispec import BasePlugin
 from marshmallow import INCLUDE, Schema, fields
 
-from gateway.api.billing_schemas import ContactRefSchema, RequirementSchema
+from gateway.api.billing_schemas import BillingContactSchema, RequirementSchema
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 EXTRA_KEYS = "x-error-codes"
@@ -40,7 +40,7 @@ class ErrorSchema(Schema):
     next_action = fields.String(metadata={"description": "subscribe_now, add_to_cart, "
                                                          "provide_requirements, ..."})
     requirements = fields.List(fields.Nested(RequirementSchema))
-    billing_contacts = fields.List(fields.Nested(ContactRefSchema),
+    billing_contacts = fields.List(fields.Nested(BillingContactSchema),
                                    metadata={"description": "403 not_billing_contact: whom to ask."})
     plans = fields.List(fields.String(), metadata={"description": "409 plan_in_use: the plans."})
     issuers = fields.List(fields.String(), metadata={"description": "409 issuer_in_use: the issuers."})
