@@ -16,15 +16,10 @@ from __future__ import annotations
 from apispec import BasePlugin
 from marshmallow import INCLUDE, Schema, fields
 
-from gateway.api.billing_schemas import RequirementSchema
+from gateway.api.billing_schemas import BillingContactSchema, RequirementSchema
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 EXTRA_KEYS = "x-error-codes"
-
-
-class ContactRefSchema(Schema):
-    name = fields.String()
-    email = fields.String()
 
 
 class ErrorSchema(Schema):
@@ -45,7 +40,7 @@ class ErrorSchema(Schema):
     next_action = fields.String(metadata={"description": "subscribe_now, add_to_cart, "
                                                          "provide_requirements, ..."})
     requirements = fields.List(fields.Nested(RequirementSchema))
-    billing_contacts = fields.List(fields.Nested(ContactRefSchema),
+    billing_contacts = fields.List(fields.Nested(BillingContactSchema),
                                    metadata={"description": "403 not_billing_contact: whom to ask."})
     plans = fields.List(fields.String(), metadata={"description": "409 plan_in_use: the plans."})
     issuers = fields.List(fields.String(), metadata={"description": "409 issuer_in_use: the issuers."})
@@ -127,6 +122,16 @@ def _add(responses: dict, status: int, codes) -> None:
     responses[key] = _response(status, list(known) + list(codes))
 
 
+def _description(summary: str, responses: dict) -> str:
+    """The one-line docstring, then what the operation can refuse, by status."""
+    refusals = sorted((str(key), r[EXTRA_KEYS]) for key, r in responses.items()
+                      if isinstance(r, dict) and r.get(EXTRA_KEYS))
+    if not refusals:
+        return summary
+    return summary + "\n\nRefusals (`error` codes by status): " + "; ".join(
+        f"{key}: " + ", ".join(f"`{c}`" for c in codes) for key, codes in refusals) + "."
+
+
 class StandardErrors(BasePlugin):
     """Adds the statuses every operation of a kind can answer, with their codes."""
 
@@ -151,4 +156,4 @@ class StandardErrors(BasePlugin):
             _add(responses, 413, ["payload_too_large"])
             _add(responses, 422, ["invalid_header"])
             if "description" not in op and op.get("summary"):
-                op["description"] = op["summary"]
+                op["description"] = _description(op["summary"], responses)
