@@ -15,7 +15,7 @@ gateway/web/translations/%/LC_MESSAGES/messages.mo: gateway/web/translations/%/L
 # After changing a page's text: extract it and merge it into every language's catalogue.
 translations: $(VENV)/.installed
 	cd gateway/web && ../../$(BIN)/pybabel extract -F babel.cfg -k _ --no-location -o translations/messages.pot .
-	$(BIN)/pybabel update -i gateway/web/translations/messages.pot -d gateway/web/translations --no-location
+	$(BIN)/pybabel update -i gateway/web/translations/messages.pot -d gateway/web/translations -w 100
 
 # Debian's chromium and its driver, for the browser tests. Installed when missing and we may
 # (root, or sudo without a password); otherwise the browser tests skip and say why.
