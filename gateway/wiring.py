@@ -52,10 +52,13 @@ def init_app(app: Flask) -> None:
         queue.relay_outbox = relay_outbox
         app.extensions["gateway.relay"] = queue.poke
     else:  # RQ: a thread of this process relays after each commit, not the request
-        from adapters.outbox import Relayer
+        from adapters.outbox import Relayer, relay
 
-        relayer = Relayer(app.extensions["gateway.db"].sessionmaker, queue, cfg["TICK_SECONDS"])
+        sessionmaker = app.extensions["gateway.db"].sessionmaker
+        relayer = Relayer(sessionmaker, queue, cfg["TICK_SECONDS"])
         app.extensions["gateway.relay"] = relayer.poke
+        # A job runs in RQ's work horse, a process that ends with the job: relay before that.
+        app.extensions["gateway.relay_in_job"] = lambda: relay(sessionmaker, queue)
 
     api = register_api(app)
     app.register_error_handler(GatewayError, api.handle_gateway_error)
