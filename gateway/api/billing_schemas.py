@@ -253,4 +253,4 @@ def _event_id(value: str) -> None:
 class EventsQuerySchema(Strict):
     # An event id is an INTEGER column: anything else is no event id (422, not a query error).
     after = fields.String(validate=_event_id, metadata={"pattern": "^[0-9]{1,10}$"})
-    limit = fields.Integer(load_default=1000, validate=validate.Range(1, 1000))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))

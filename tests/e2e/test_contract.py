@@ -1079,8 +1079,9 @@ def test_licenses_assign_and_unassign(gw):
 # == events ===================================================================================
 def test_events_feed_in_order_with_after(gw):
     reader = gw.service("read")
-    start = reader.get("/api/v1/events?limit=1000").json()
-    last = start[-1]["id"] if start else None
+    last = None
+    while page := reader.get("/api/v1/events?limit=200" + (f"&after={last}" if last else "")).json():
+        last = page[-1]["id"]
     w = world(gw, country="US", currency="USD", plan="business", licenses=2)
     card(w)
     up = order(w.billing, w.account_id, {"items": [{"subscription_id": w.subscription_id, "licenses": 3}]},

@@ -85,7 +85,7 @@ def case_of(http, order_id):
 
 
 def event_types(p):
-    return [e["type"] for e in p.admin.get("/api/v1/events?limit=1000").get_json()]
+    return [e["type"] for e in p.admin.get("/api/v1/events?limit=200").get_json()]
 
 
 # -- withdraw ------------------------------------------------------------------------------------

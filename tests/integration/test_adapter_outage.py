@@ -52,7 +52,7 @@ def test_outage_that_outlasts_retries_opens_an_advisor_case(sqlite_url, tmp_path
     assert app.extensions["gateway.queue"].wait_idle(30)
     order = w.billing.get(f"/api/v1/orders/{order_id}").get_json()
     assert order["status"] == "awaiting_advisor"
-    events = admin.get("/api/v1/events?limit=1000").get_json()
+    events = admin.get("/api/v1/events?limit=200").get_json()
     opened = [e for e in events if e["type"] == "advisor_case.opened"]
     assert opened and opened[0]["data"]["order_id"] == order_id
     assert opened[0]["data"]["reason"].startswith("adapter_failed")
