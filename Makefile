@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 run: install
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/flask --app wsgi seed
-	$(BIN)/flask --app wsgi run --host 127.0.0.1 --port $(PORT) --no-debugger --no-reload
+	GATEWAY_LOG_FORMAT=$${GATEWAY_LOG_FORMAT:-text} $(BIN)/flask --app wsgi run --host 127.0.0.1 --port $(PORT) --no-debugger --no-reload
 
 test: install
 	$(BIN)/pytest -q -p no:cacheprovider

@@ -56,6 +56,10 @@ class InProcessQueue:
     def ping(self) -> bool:
         return True
 
+    def depth(self) -> int:
+        """Jobs enqueued and not yet finished (metrics)."""
+        return self._pending
+
     def enqueue(self, func: str, *args, job_id: str | None = None,
                 on_failure: str | None = None) -> None:
         with self._lock:
@@ -145,6 +149,10 @@ class RQQueue:
 
     def ping(self) -> bool:
         return bool(self.connection.ping())
+
+    def depth(self) -> int:
+        """Jobs waiting in the queue and scheduled for a retry (metrics)."""
+        return self.queue.count + self.queue.scheduled_job_registry.count
 
     def enqueue(self, func: str, *args, job_id: str | None = None,
                 on_failure: str | None = None) -> None:

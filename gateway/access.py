@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import g
 from sqlalchemy import select
 
+from gateway import logs
 from gateway.auth.principal import Principal
 from gateway.errors import GatewayError, not_found
 from tenants.models import Account, Contact, Membership
@@ -61,12 +62,14 @@ def load_account(db, account_id: str, need: str = "read") -> Account:
         account = db.get(Account, account_id)
         if account is None:
             raise not_found("account")
+        logs.note_tenant(account.tenant_id)
         return account
     if p.kind != "contact" or account_id not in p.memberships:
         raise not_found("account")
     account = db.get(Account, account_id)
     if account is None:
         raise not_found("account")
+    logs.note_tenant(account.tenant_id)
     if need == "read":
         return account
     if need == "bill" and "billing_contact" in p.roles_on(account_id):

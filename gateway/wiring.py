@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from gateway import cli, clock, metrics
+from gateway import cli, clock, logs, metrics
 from gateway.api import register_api
 from gateway.auth import protector
 from gateway.auth.jwks import JWKSCache
@@ -45,6 +45,7 @@ def init_app(app: Flask) -> None:
     if hasattr(app.extensions["gateway.queue"], "relay"):
         app.extensions["gateway.queue"].relay = tick  # the in-process queue runs it when idle
 
+    logs.init_app(app)  # before authentication: a refused request has its id and line too
     api = register_api(app)
     app.register_error_handler(GatewayError, api.handle_gateway_error)
     metrics.init_app(app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy import select
 
+from gateway import logs, metrics
 from gateway.database import session
 from gateway.orders.dispatch import open_case
 from gateway.orders.models import Order
@@ -40,6 +41,8 @@ def order_failed(order_id: str) -> None:
         item.status = "awaiting_advisor"
     open_case(db, order, "adapter_failed: the billing center did not apply the order after retries")
     db.commit()
+    logs.step("order failed", order_id=order.id, tenant=order.tenant_id, reason="adapter_failed")
+    metrics.count_order("failed", order.route_destination)
 
 
 def apply(db, order: Order, *, through_adapter: bool = True) -> None:
@@ -231,6 +234,11 @@ def relay_outbox() -> None:
 def tick() -> None:
     """The periodic pass beside the workers: send what the outbox holds, read portal outcomes,
     and send again what got stuck."""
+    from gateway.services.vat_numbers import recheck_due
+    from gateway.webhooks.delivery import schedule_due
+
     requeue_stuck_orders()
     relay_outbox()
     poll_portal_quotes()
+    schedule_due()
+    recheck_due()

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from gateway import logs, metrics
 from gateway.access import require_any_scope
 from gateway.orders.models import AuditRecord, Event
+from gateway.webhooks import delivery
 
 
 def record(db, type_: str, tenant_id: str, data: dict) -> None:
-    db.add(Event(type=type_, tenant_id=tenant_id, data=data))
+    event = Event(type=type_, tenant_id=tenant_id, data=data)
+    db.add(event)
+    logs.event(type_, tenant_id, data)
+    metrics.order_event(db, type_, data)
+    # Every event type, whoever records it, reaches the webhook endpoints that want it.
+    delivery.on_event(db, event)
 
 
 def audit(db, *, tenant_id: str, account_id: str, actor: str, action: str, data: dict) -> None:

@@ -12,7 +12,7 @@ from flask import current_app
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gateway import clock, metrics
+from gateway import clock
 from gateway.access import load_account, principal
 from gateway.errors import GatewayError, not_found
 from gateway.orders.jobs import relay_outbox
@@ -70,7 +70,6 @@ def place(db, account_id: str, body: dict, key: str | None) -> Placed:
                .values(response_status=201, response_body=json.loads(current_app.json.dumps(answer))))
     db.commit()
     relay_outbox()
-    metrics.count_order("placed")
     return Placed(answer)
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import or_, select
 
 from adapters.errors import AdapterError
 from adapters.models import AdvisorCase, PortalQuote
+from gateway import logs
 from gateway.access import load_account, principal, require_advisor
 from gateway.errors import GatewayError, not_found
 from gateway.orders import jobs
@@ -124,6 +125,8 @@ def claim(db, case_id: str) -> dict:
     case = _load_case(db, case_id)
     _take(case, advisor.id)
     db.commit()
+    logs.step("case claimed", case_id=case.id, order_id=case.order_id, advisor_id=advisor.id,
+              tenant=case.tenant_id)
     return case_view(case)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import lazyload
 from gateway import clock
 from gateway.errors import GatewayError, not_found
 from gateway.orders.models import OPEN_STATUSES, Order
-from gateway.services import views
+from gateway.services import vat_numbers, views
 from gateway.services.admin import active_licenses
 from gateway.services.licenses import assigned_count
 from routing.assessment import ChangeRefused, Terms, assess_change, assess_new_subscription
@@ -26,7 +26,6 @@ from routing.requirements import Requirement, outstanding, requirements
 from routing.vat import RATES_AS_OF, TaxTreatment, tax_treatment
 from tenants.catalog import Catalog
 from tenants.models import Account, Subscription, Tenant
-from tenants.vat_numbers import is_valid as vat_number_is_valid
 
 REFUSAL_STATUS = {"subscription_expired": 409, "subscription_canceled": 409}
 # The request field a refusal is about, for the 422's `errors` (api.md, Conventions).
@@ -124,7 +123,7 @@ def price(db, account: Account, specs: list[dict], *, lock: bool = False) -> Pri
              for r in tenant.advisor_rules or ()]
     for item in items:
         item.route = route(segment, item.kinds, rules)
-    has_vat = vat_number_is_valid(account.vat_number, account.country)
+    has_vat = vat_numbers.relied_on(account)  # never a number the registry found invalid
     tax = tax_treatment(current_app.config["SELLER_COUNTRY"], account.country, has_vat)
     totals = price_order([i.price for i in items], currency=account.currency,
                          credit_balance=available_balance(db, account), vat_rate=tax.rate)
@@ -166,7 +165,8 @@ def tax_view(order: PricedOrder) -> dict:
     cur = order.account.currency
     return {"treatment": order.tax.treatment, "country": order.tax.country,
             "rate": rate(order.tax.rate), "amount": money(order.totals.tax, cur),
-            "rates_as_of": RATES_AS_OF.isoformat()}
+            "rates_as_of": RATES_AS_OF.isoformat(),
+            "vat_status": vat_numbers.status_of(order.account)}
 
 
 def totals_view(order: PricedOrder) -> dict:
