@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm import aliased
 
 from adapters import outbox, webhook_sender
 from gateway import metrics
@@ -161,11 +162,16 @@ def schedule_due(limit: int = 100) -> int:
     """The periodic pass: send a job for every endpoint whose oldest pending delivery is due."""
     db = session()
     now = utcnow()
+    earlier = aliased(WebhookDelivery)
     due = db.scalars(select(WebhookDelivery.endpoint_id).join(
         WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id).where(
         WebhookDelivery.status == "pending", WebhookEndpoint.enabled.is_(True),
         WebhookDelivery.next_attempt_at <= now,
         or_(WebhookEndpoint.lease_until.is_(None), WebhookEndpoint.lease_until < now),
+        # only the endpoint's oldest pending delivery decides: later ones wait behind it
+        ~select(earlier.id).where(earlier.endpoint_id == WebhookDelivery.endpoint_id,
+                                  earlier.status == "pending",
+                                  earlier.event_id < WebhookDelivery.event_id).exists(),
     ).distinct().limit(limit)).all()
     db.commit()
     queue = current_app.extensions["gateway.queue"]

@@ -316,3 +316,19 @@ def test_persisted_delivery_rows_follow_event_order(any_app, receiver):
         rows = db.scalars(select(WebhookDelivery).order_by(WebhookDelivery.event_id)).all()
         assert [r.event_type for r in rows] == ["order.created", "order.completed"]
         db.close()
+
+
+def test_no_job_is_sent_for_an_endpoint_whose_oldest_delivery_waits(any_app, receiver):
+    from gateway.webhooks.delivery import schedule_due
+
+    app = any_app
+    app.config.update(WEBHOOK_BACKOFF_SECONDS=3600)
+    admin = Http(app.test_client(), service_token(app))
+    endpoint = _endpoint(admin, receiver)
+    receiver.stop()
+    _record(app, "order.created")
+    _pump(app, lambda: _deliveries(admin, endpoint["id"])[0]["attempts"] == 1)
+    _record(app, "order.completed", relay=False)  # due now, but behind one that waits an hour
+    with app.app_context():
+        assert schedule_due() == 0
+    assert [d["attempts"] for d in _deliveries(admin, endpoint["id"])] == [1, 0]
