@@ -14,6 +14,8 @@ import threading
 import time
 from collections.abc import Sequence
 
+from adapters import context
+
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "gateway"
@@ -61,11 +63,11 @@ class InProcessQueue:
         return self._pending
 
     def enqueue(self, func: str, *args, job_id: str | None = None,
-                on_failure: str | None = None) -> None:
+                on_failure: str | None = None, request_id: str | None = None) -> None:
         with self._lock:
             self._pending += 1
         self._start()
-        self._jobs.put((func, args, on_failure, 0))
+        self._jobs.put((func, args, on_failure, 0, request_id))
 
     def _start(self) -> None:
         with self._lock:
@@ -91,7 +93,8 @@ class InProcessQueue:
                 continue
             if entry is None:
                 return
-            func, args, on_failure, attempt = entry
+            func, args, on_failure, attempt, request_id = entry
+            context.request_id.set(request_id)  # this thread's log lines name the request
             try:
                 with self.app.app_context():
                     resolve(func)(*args)
@@ -100,7 +103,7 @@ class InProcessQueue:
                 if attempt < self.retries and _retryable():
                     delay = backoff(self.retries)[attempt] * self.scale
                     threading.Timer(delay, self._jobs.put,
-                                    ((func, args, on_failure, attempt + 1),)).start()
+                                    ((func, args, on_failure, attempt + 1, request_id),)).start()
                     continue
                 if on_failure:
                     try:
@@ -111,6 +114,7 @@ class InProcessQueue:
             self._done()
 
     def _relay(self) -> None:
+        context.request_id.set(None)  # the periodic pass descends from no request
         if self.relay is None:
             return
         try:
@@ -155,7 +159,7 @@ class RQQueue:
         return self.queue.count + self.queue.scheduled_job_registry.count
 
     def enqueue(self, func: str, *args, job_id: str | None = None,
-                on_failure: str | None = None) -> None:
+                on_failure: str | None = None, request_id: str | None = None) -> None:
         from rq import Callback, Retry
 
         kwargs = {"job_id": job_id} if job_id else {}
@@ -164,7 +168,8 @@ class RQQueue:
         self.queue.enqueue(
             run_in_app, func, *args,
             retry=Retry(max=self.retries, interval=self.intervals) if self.retries else None,
-            failure_ttl=30 * 24 * 3600, meta={"on_failure": on_failure}, **kwargs,
+            failure_ttl=30 * 24 * 3600, meta={"on_failure": on_failure, "request_id": request_id},
+            **kwargs,
         )
 
 
@@ -194,6 +199,10 @@ def run_in_app(func: str, *args):
         factory = os.environ.get("GATEWAY_APP_FACTORY", "gateway.create_app")
         app = resolve(factory)()
         set_worker_app(app)
+    from rq import get_current_job
+
+    current = get_current_job()
+    context.request_id.set(current.meta.get("request_id") if current is not None else None)
     try:
         with app.app_context():
             return resolve(func)(*args)

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 
 from flask import Flask, g, has_request_context, request
 
+from adapters import context
+
 REQUEST_ID_HEADER = "X-Request-Id"
 # Printable ASCII without spaces, bounded: safe to echo in a header and to log.
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
@@ -32,7 +34,8 @@ domain_log = logging.getLogger("gateway.domain")
 class _RequestIdFilter(logging.Filter):
     def filter(self, record):
         if not hasattr(record, "request_id"):
-            record.request_id = g.get("request_id") if has_request_context() else None
+            record.request_id = (g.get("request_id") if has_request_context()
+                                 else context.request_id.get())
         return True
 
 
@@ -95,6 +98,7 @@ def init_app(app: Flask) -> None:
     configure(app.config.get("LOG_FORMAT", "json"))
     app.before_request(take_request_id)
     app.after_request(log_request)
+    app.teardown_request(lambda _exc: context.request_id.set(None))
 
 
 def take_request_id() -> None:
@@ -103,6 +107,7 @@ def take_request_id() -> None:
     g.started_at = time.perf_counter()
     given = request.headers.get(REQUEST_ID_HEADER, "")
     g.request_id = given if _REQUEST_ID.match(given) else secrets.token_hex(16)
+    context.request_id.set(g.request_id)  # the outbox carries it to the request's jobs
 
 
 def log_request(response):
