@@ -9,10 +9,10 @@ from __future__ import annotations
 from adapters.models import LedgerEntry
 
 
-def record_once(db, order_id: str, system: str) -> dict:
+def record_once(db, order_id: str, system: str, po_number: str | None = None) -> dict:
     """The embedded systems' book: one row per order, so a retried apply changes nothing."""
     if db.get(LedgerEntry, order_id) is None:
-        db.add(LedgerEntry(order_id=order_id, system=system))
+        db.add(LedgerEntry(order_id=order_id, system=system, po_number=po_number))
         db.flush()
         return {"status": "applied"}
     return {"status": "already_applied"}

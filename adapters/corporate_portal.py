@@ -15,4 +15,5 @@ class EmbeddedCorporatePortal:
     remote = False  # quotes are answered in the gateway itself, nothing to send or poll
 
     def apply(self, change: dict, db) -> dict:
-        return record_once(db, change["order_id"], self.system)
+        # An accepted quote's purchase-order number is kept with the change.
+        return record_once(db, change["order_id"], self.system, change.get("po_number"))

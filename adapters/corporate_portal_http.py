@@ -19,7 +19,7 @@ from adapters.http_client import ServiceClient, client_from_config
 
 QUOTES_PATH = "/v1/quotes"
 PURCHASE_ORDERS_PATH = "/v1/purchase-orders"
-QUOTE_STATUSES = frozenset({"open", "accepted", "rejected"})
+QUOTE_STATUSES = frozenset({"open", "accepted", "rejected", "withdrawn"})
 
 
 class HttpCorporatePortal:
@@ -41,6 +41,13 @@ class HttpCorporatePortal:
     def apply(self, change: dict, db=None) -> dict:
         """An enterprise change an advisor approved, kept in the portal as a purchase order."""
         return self.client.post(PURCHASE_ORDERS_PATH, change, idempotency_key=change["idempotency_key"])
+
+    def withdraw_quote(self, quote_id: str, idempotency_key: str) -> dict:
+        """POST /v1/quotes/{id}/withdraw: the buyer withdrew the order in the gateway; the quote
+        can no longer be accepted in the portal (the same answer on a replay)."""
+        answer = self.client.post(f"{QUOTES_PATH}/{urlquote(str(quote_id), safe='')}/withdraw", {},
+                                  idempotency_key=idempotency_key)
+        return self._checked(answer, f"withdrawal of quote {quote_id}")
 
     def quote_status(self, quote_id: str) -> dict:
         """GET the quote; returns {"id", "status": "open"|"accepted"|"rejected", "note"?}."""

@@ -9,7 +9,7 @@ from functools import partial
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tenants.db import Base, Money, new_id, utcnow
+from tenants.db import Base, Money, new_id, stamped
 
 
 class OutboxMessage(Base):
@@ -19,7 +19,7 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
 
 
@@ -38,8 +38,20 @@ class AdvisorCase(Base):
     due_at: Mapped[datetime] = mapped_column(DateTime)
     decision: Mapped[str | None] = mapped_column(String(20))
     note: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class CaseEntry(Base):
+    """One line of a case's history: opened, claimed, released, noted, decided, withdrawn."""
+
+    __tablename__ = "advisor_case_history"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("advisor_cases.id"), index=True)
+    at: Mapped[datetime] = stamped()
+    actor: Mapped[str] = mapped_column(String(800))  # a principal's label (subject + issuer URL)
+    action: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class PortalQuote(Base):
@@ -57,7 +69,7 @@ class PortalQuote(Base):
     total_due: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3))
     expires_at: Mapped[datetime] = mapped_column(DateTime)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
 
 
 class LedgerEntry(Base):
@@ -66,4 +78,6 @@ class LedgerEntry(Base):
     __tablename__ = "billing_center_ledger"
     order_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     system: Mapped[str] = mapped_column(String(30))
-    applied_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The corporate portal keeps the buyer's purchase-order number with the change.
+    po_number: Mapped[str | None] = mapped_column(String(64))
+    applied_at: Mapped[datetime] = stamped()

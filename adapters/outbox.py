@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from adapters import context
 from adapters.models import OutboxMessage
-from tenants.db import utcnow
+from tenants.db import session_clock
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def relay(sessionmaker, queue, limit: int = 100) -> int:
             except Exception:  # the queue is down: keep the row for the next pass
                 log.warning("outbox relay: queue unavailable, %d message(s) kept", len(rows) - sent)
                 break
-            row.dispatched_at = utcnow()
+            row.dispatched_at = session_clock(db).now()
             sent += 1
         db.commit()
     finally:

@@ -9,6 +9,29 @@ import time
 from adapters import jobs, outbox
 
 RELAY_INTERVAL = 2.0
+# A live RQ scheduler refreshes its lock (TTL interval + 60 s) every second; one not refreshed
+# for this long belongs to a scheduler that died (its worker was killed). RQ itself would wait
+# for the lock to expire (a minute) and retry only at its next maintenance (ten minutes), and
+# job retries wait for a scheduler meanwhile.
+STALE_SCHEDULER_SECONDS = 5
+
+
+def take_over_dead_scheduler(worker, stale_seconds: float = STALE_SCHEDULER_SECONDS) -> bool:
+    """Frees a dead scheduler's lock and starts this worker's scheduler in its place."""
+    from rq.scheduler import RQScheduler
+    from rq.scripts import release_lock
+
+    scheduler = worker.scheduler
+    if scheduler is None or (scheduler._process is not None and scheduler._process.is_alive()):
+        return False
+    conn = worker.connection
+    full_ttl = scheduler.interval + 60
+    for name in worker.queue_names():
+        key = RQScheduler.get_locking_key(name)
+        holder, ttl = conn.get(key), conn.ttl(key)
+        if holder is not None and 0 <= ttl < full_ttl - stale_seconds:
+            release_lock(conn, key, holder.decode() if isinstance(holder, bytes) else holder)
+    return bool(scheduler.acquire_locks(auto_start=True))
 
 
 def run(app, burst: bool = False, tick=None) -> None:
@@ -33,10 +56,16 @@ def run(app, burst: bool = False, tick=None) -> None:
         with app.app_context():
             tick()
 
+    worker = Worker([queue.queue], connection=queue.connection)
+
     def relay_loop():
         # Picks up what a crashed request committed but never enqueued, and what waited out
-        # a Redis outage.
+        # a Redis outage; and takes over the scheduler of a worker that died.
         while not stop.is_set():
+            try:
+                take_over_dead_scheduler(worker)
+            except Exception:  # Redis may be briefly unreachable; try again next tick
+                app.logger.exception("scheduler take-over check failed")
             try:
                 one_pass()
             except Exception:  # the database may be briefly unreachable; try again next tick
@@ -47,7 +76,7 @@ def run(app, burst: bool = False, tick=None) -> None:
     relay = threading.Thread(target=relay_loop, name="outbox-relay", daemon=True)
     relay.start()
     try:
-        Worker([queue.queue], connection=queue.connection).work(with_scheduler=True, burst=burst)
+        worker.work(with_scheduler=True, burst=burst)
     finally:
         stop.set()
         time.sleep(0)

@@ -20,8 +20,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        # /docs is served by gateway.web from vendored Swagger UI assets (no CDN).
         JSON_SORT_KEYS=False,
     )
     from gateway.jsonio import JSONProvider

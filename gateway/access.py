@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from flask import g
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
+from adapters.models import AdvisorCase
 from gateway import logs
 from gateway.auth.principal import Principal
 from gateway.errors import GatewayError, not_found
@@ -50,9 +51,10 @@ def visible_account_ids() -> frozenset[str] | None:
     return frozenset(p.memberships)
 
 
-def load_account(db, account_id: str, need: str = "read") -> Account:
-    """The account, if the caller may `need` ("read" | "bill" | "admin") it; 404 if invisible."""
-    p = principal()
+def load_account(db, account_id: str, need: str = "read", who: Principal | None = None) -> Account:
+    """The account, if the caller may `need` ("read" | "bill" | "admin") it; 404 if invisible.
+    `who` is the caller (use cases pass theirs; else the request's)."""
+    p = who or principal()
     if p.kind == "service":
         wanted = {"read": READ_SCOPES, "bill": frozenset({"billing"}),
                   "admin": frozenset({"admin"})}[need]
@@ -91,3 +93,18 @@ def billing_contacts(db, account_id: str) -> list[dict]:
         .order_by(Contact.name)
     ).all()
     return [{"name": n, "email": e} for n, e, roles in rows if "billing_contact" in (roles or ())]
+
+
+def cases_visible_to(advisor):
+    """The cases of the accounts the advisor is dedicated to, and every case of their pool
+    (a dedicated advisor's cases included: the pool sees them, and takes them once overdue)."""
+    return or_(AdvisorCase.assigned_advisor_id == advisor.id, AdvisorCase.pool == advisor.pool)
+
+
+def advisor_sees_account(db, account_id: str) -> bool:
+    """An advisor reads the accounts (and their orders) of the cases they can see, nothing else."""
+    p = principal()
+    if p.kind != "advisor" or p.advisor is None:
+        return False
+    return db.scalar(select(AdvisorCase.id).where(AdvisorCase.account_id == account_id,
+                                                  cases_visible_to(p.advisor)).limit(1)) is not None

@@ -45,11 +45,13 @@ def clients_create(name, scopes):
 
 
 @click.command("seed")
-def seed():
+@click.option("--port", type=int, envvar="GATEWAY_PORT", default=None,
+              help="The port the gateway is served on, for the printed URLs (default 8000).")
+def seed(port):
     """Load the demo data (idempotent) and print ready tokens."""
     from gateway import demo
 
-    click.echo(demo.seed_and_describe(current_app))
+    click.echo(demo.seed_and_describe(current_app, port))
 
 
 @click.command("dev-token")

@@ -1,19 +1,29 @@
-"""The one clock: what "today" is, frozen for tests and demos where the settings say so."""
+"""The app's clock, chosen from the settings; use cases get it through gateway.composition."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from flask import current_app
 
+from tenants.clock import SYSTEM, Clock, FrozenDateClock
 
-def from_settings(cfg) -> Callable[[], date]:
+
+def from_settings(cfg) -> Clock:
+    if cfg.get("CLOCK") is not None:
+        return cfg["CLOCK"]
     if cfg.get("FROZEN_TODAY"):
-        frozen = date.fromisoformat(cfg["FROZEN_TODAY"])
-        return lambda: frozen
-    return lambda: datetime.now(UTC).date()
+        return FrozenDateClock(date.fromisoformat(cfg["FROZEN_TODAY"]))
+    return SYSTEM
+
+
+def current() -> Clock:
+    return current_app.extensions["gateway.clock"]
 
 
 def today() -> date:
-    return current_app.extensions["gateway.clock"]()
+    return current().today()
+
+
+def now() -> datetime:
+    return current().now()

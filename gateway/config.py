@@ -44,7 +44,7 @@ def from_environment(overrides: dict | None = None) -> dict:
         if env.get("GATEWAY_JOB_BACKOFF") else None,
         "CASE_CLAIM_LEASE_SECONDS": int(env.get("GATEWAY_CASE_CLAIM_LEASE_SECONDS", "3600")),
         "IDEMPOTENCY_LEASE_SECONDS": int(env.get("GATEWAY_IDEMPOTENCY_LEASE_SECONDS", "60")),
-        "STUCK_ORDER_SECONDS": int(env.get("GATEWAY_STUCK_ORDER_SECONDS", "600")),
+        "STUCK_ORDER_SECONDS": int(env.get("GATEWAY_STUCK_ORDER_SECONDS", "120")),
         "IDEMPOTENCY_TTL_HOURS": int(env.get("GATEWAY_IDEMPOTENCY_TTL_HOURS", "48")),
         # "json" (one object per line) or "text" (for people, the default under `make run`).
         "LOG_FORMAT": env.get("GATEWAY_LOG_FORMAT", "json").lower(),
@@ -59,6 +59,13 @@ def from_environment(overrides: dict | None = None) -> dict:
         "WEBHOOK_BACKOFF_SECONDS": float(env.get("GATEWAY_WEBHOOK_BACKOFF_SECONDS", "10")),
         "WEBHOOK_BACKOFF_MAX_SECONDS": float(env.get("GATEWAY_WEBHOOK_BACKOFF_MAX_SECONDS", "21600")),
         "WEBHOOK_RETRY_HOURS": float(env.get("GATEWAY_WEBHOOK_RETRY_HOURS", "24")),
+        # Pages: how long a browser session lasts; the cookie's key (unset: derived from the
+        # signing key, which production already requires to be a real file).
+        "SESSION_HOURS": int(env.get("GATEWAY_SESSION_HOURS", "8")),
+        "SECRET_KEY": env.get("GATEWAY_SECRET_KEY") or None,
+        # How stale (seconds) a process's caches of issuers, policy and catalog may get before
+        # it reads the version again (gateway/cache.py).
+        "CACHE_MAX_AGE": float(env.get("GATEWAY_CACHE_MAX_AGE", "1")),
     }
     settings.update(overrides)
     return settings

@@ -7,6 +7,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from tenants.clock import SYSTEM, Clock
+
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
@@ -35,10 +37,12 @@ def make_engine(url: str) -> Engine:
 
 
 class Database:
-    def __init__(self, url: str):
+    def __init__(self, url: str, clock: Clock = SYSTEM, cache=None):
         self.url = url
         self.engine = make_engine(url)
-        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        # The clock rides with every session: ORM timestamps come from it (tenants.db.stamped).
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False,
+                                         info={"clock": clock, "cache": cache})
 
     @property
     def dialect(self) -> str:

@@ -52,13 +52,17 @@ class Api(_Api):
         # webargs also passes the exception and the schema along: internals, not the caller's
         extra = {k: v for k, v in data.items()
                  if k not in ("message", "messages", "headers", "exc", "schema")}
-        errors = extra.pop("errors", None) or data.get("messages")
+        messages = data.get("messages")
+        errors = extra.pop("errors", None) or messages
         if errors and code == 422:
             extra["errors"] = _by_field(errors)
+        default_code = _DEFAULT_CODES.get(code, "error")
+        if code == 400 and isinstance(messages, dict) and "json" in messages:
+            default_code = "invalid_json"  # webargs could not read the body
         body = payload(
             code,
-            extra.pop("error", _DEFAULT_CODES.get(code, "error")),
-            data.get("message") or _default_message(code, error),
+            extra.pop("error", default_code),
+            data.get("message") or _default_message(code, error, messages),
             **extra,
         )
         return body, code, data.get("headers", {})
@@ -72,6 +76,13 @@ class Api(_Api):
         return payload(error.status, error.error, error.message, **extra), error.status
 
 
+def handle_database_unavailable(error):
+    """The database is unreachable (outage, restart, failover): a retry will do, not a 500."""
+    body = payload(503, "database_unavailable",
+                   "The database is unavailable; retry shortly (same Idempotency-Key for orders).")
+    return body, 503, {"Retry-After": "1"}
+
+
 def _by_field(errors):
     """webargs nests field errors by location ("json", "query"); callers name fields."""
     if isinstance(errors, dict) and errors.keys() <= _LOCATIONS and all(
@@ -80,9 +91,28 @@ def _by_field(errors):
     return errors
 
 
-def _default_message(code: int, error: HTTPException) -> str:
+# Werkzeug's own descriptions ("The browser (or proxy) sent a request that this server could
+# not understand.") speak of browsers; callers of an API get these instead.
+_MESSAGES = {
+    400: "The request is not valid.",
+    401: "A bearer token is required.",
+    403: "The token does not give this right.",
+    404: "No such resource.",
+    405: "This method is not allowed here.",
+    413: "The body is larger than 1 MiB.",
+    415: "Send the body as JSON (Content-Type: application/json).",
+}
+_WHERE = {"json": "The request body is not valid.", "query": "The query string is not valid.",
+          "headers": "A header is not valid.", "path": "The path is not valid.",
+          "form": "The form is not valid."}
+
+
+def _default_message(code: int, error: HTTPException, messages=None) -> str:
+    if code == 400 and isinstance(messages, dict) and "json" in messages:
+        return "The body is not valid JSON."
     if code == 422:
-        return "The request body is not valid."
+        where = [w for w in _WHERE if isinstance(messages, dict) and w in messages]
+        return _WHERE[where[0]] if len(where) == 1 else "The request is not valid."
     if code >= 500:
         return "Internal error."
-    return error.description or HTTPStatus(code).phrase
+    return _MESSAGES.get(code) or HTTPStatus(code).phrase

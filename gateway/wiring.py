@@ -5,23 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-from gateway import cli, clock, logs, metrics
+from gateway import cli, clock, limits, logs, metrics
 from gateway.api import register_api
 from gateway.auth import protector
 from gateway.auth.jwks import JWKSCache
 from gateway.auth.keys import key_set, load_or_create, public_jwks
 from gateway.auth.signing import make_authorization_server
+from gateway.cache import ConfigCache
 from gateway.database import Database, close_session
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, handle_database_unavailable
 
 
 def init_app(app: Flask) -> None:
     cfg = app.config
     instance = Path(cfg["INSTANCE_PATH"])
-    app.extensions["gateway.db"] = Database(cfg["DATABASE_URL"])
+    app.extensions["gateway.clock"] = clock.from_settings(cfg)
+    app.extensions["gateway.cache"] = ConfigCache(cfg["CACHE_MAX_AGE"])
+    app.extensions["gateway.db"] = Database(cfg["DATABASE_URL"], app.extensions["gateway.clock"],
+                                            app.extensions["gateway.cache"])
     app.teardown_appcontext(close_session)
-    app.extensions["gateway.clock"] = cfg.get("CLOCK") or clock.from_settings(cfg)
 
     own = load_or_create(Path(cfg["SIGNING_KEY_FILE"] or instance / "signing-key.pem"))
     app.extensions["gateway.own_key"] = own
@@ -48,6 +52,12 @@ def init_app(app: Flask) -> None:
     logs.init_app(app)  # before authentication: a refused request has its id and line too
     api = register_api(app)
     app.register_error_handler(GatewayError, api.handle_gateway_error)
+    for lost in (OperationalError, InterfaceError):  # connection-level: retryable
+        app.register_error_handler(lost, handle_database_unavailable)
     metrics.init_app(app)
+    limits.init_app(app)  # before authentication: limits need no token
+    from gateway import web
+
+    web.init_app(app)
     app.before_request(protector.authenticate)
     cli.register(app)

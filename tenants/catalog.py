@@ -13,7 +13,7 @@ class Catalog:
     """One product's plans and prices, loaded once per use case."""
 
     def __init__(self, product: Product | None):
-        self.product = product
+        self.product = product  # kept only to tell "no such product"; may be detached (cached)
         self.ranks = {p.code: p.rank for p in product.plans} if product else {}
         self._prices = {
             (p.code, x.currency, x.billing_period): x.unit_amount

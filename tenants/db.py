@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import MetaData, Numeric, String
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import DateTime, MetaData, Numeric, String, event
+from sqlalchemy.orm import DeclarativeBase, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from tenants.clock import SYSTEM, Clock
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -49,4 +51,56 @@ def new_id(prefix: str) -> str:
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    """The machine's time. Only for code that has no clock at hand (tests, scripts): use cases
+    take `deps.clock`, and ORM timestamps come from the session's clock (see `stamped`)."""
+    return SYSTEM.now()
+
+
+def session_clock(session: Session) -> Clock:
+    """The clock a session stamps with: set by whoever built its sessionmaker (info={"clock"})."""
+    return session.info.get("clock") or SYSTEM
+
+
+def stamped(*, on_update: bool = False, index: bool = False):
+    """A timestamp column set from the session's clock at flush (created, or also updated).
+    The default stays for Core inserts that bypass the session."""
+    return mapped_column(DateTime, default=utcnow, index=index,
+                         info={"stamp": "update" if on_update else "create"})
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp(session: Session, _flush_context, _instances) -> None:
+    if not (session.new or session.dirty):
+        return
+    now = session_clock(session).now()
+    for obj in session.new:
+        for attr, _kind in _stamped_attrs(type(obj)):
+            if getattr(obj, attr) is None:
+                setattr(obj, attr, now)
+    for obj in session.dirty:
+        attrs = _stamped_attrs(type(obj))
+        if any(kind == "update" for _, kind in attrs) and session.is_modified(obj):
+            for attr, kind in attrs:
+                if kind == "update" and attr not in _changed(obj):
+                    setattr(obj, attr, now)
+
+
+_STAMPS: dict[type, tuple[tuple[str, str], ...]] = {}
+
+
+def _stamped_attrs(cls) -> tuple[tuple[str, str], ...]:
+    found = _STAMPS.get(cls)
+    if found is None:
+        mapper = getattr(cls, "__mapper__", None)
+        found = tuple((prop.key, prop.columns[0].info["stamp"])
+                      for prop in (mapper.column_attrs if mapper else ())
+                      if "stamp" in prop.columns[0].info)
+        _STAMPS[cls] = found
+    return found
+
+
+def _changed(obj) -> set[str]:
+    from sqlalchemy import inspect
+
+    state = inspect(obj)
+    return {a.key for a in state.attrs if a.history.added}

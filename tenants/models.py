@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from tenants.db import Base, Money, new_id, utcnow
+from tenants.db import Base, Money, new_id, stamped
 
 
 def _id(prefix):
@@ -35,7 +35,17 @@ class Issuer(Base):
     # RFC 9068 wants typ "at+jwt"; some IdPs still send "JWT" and must be let in explicitly.
     allow_jwt_typ: Mapped[bool] = mapped_column(Boolean, default=False)
     staff: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The gateway's own OpenID Connect client at this issuer, for people signing in to pages;
+    # the secret is kept readable (the gateway presents it) but never answered by the API.
+    web_client_id: Mapped[str | None] = mapped_column(String(200))
+    web_client_secret: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = stamped()
+
+    @property
+    def web_client(self) -> dict | None:
+        if not self.web_client_id:
+            return None
+        return {"client_id": self.web_client_id, "client_secret": self.web_client_secret}
 
 
 class Tenant(Base):
@@ -48,7 +58,10 @@ class Tenant(Base):
     require_vat_number: Mapped[bool] = mapped_column(Boolean, default=True)
     advisor_rules: Mapped[list | None] = mapped_column(JSON)
     case_due_hours: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    require_po_number: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The language of contacts who have not chosen one (notifications).
+    locale: Mapped[str | None] = mapped_column(String(10))
+    created_at: Mapped[datetime] = stamped()
     issuers: Mapped[list[Issuer]] = relationship(secondary="tenant_issuers", lazy="selectin")
 
 
@@ -67,7 +80,7 @@ class Advisor(Base):
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320))
     pool: Mapped[str] = mapped_column(String(100), default="corporate-account-services")
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
 
 
 class Account(Base):
@@ -93,7 +106,7 @@ class Account(Base):
     pm_last4: Mapped[str | None] = mapped_column(String(4))
     pm_exp_month: Mapped[int | None] = mapped_column(Integer)
     pm_exp_year: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
 
 
 class Contact(Base):
@@ -105,7 +118,9 @@ class Contact(Base):
     subject: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # None: the tenant's default language.
+    locale: Mapped[str | None] = mapped_column(String(10))
+    created_at: Mapped[datetime] = stamped()
 
 
 class Membership(Base):
@@ -122,7 +137,7 @@ class User(Base):
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
 
 
 class Product(Base):
@@ -169,15 +184,15 @@ class Subscription(Base):
     current_period_end: Mapped[date] = mapped_column(Date)
     # Bumped on every change: a second order priced against an older version must lose.
     version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = stamped()
+    updated_at: Mapped[datetime] = stamped(on_update=True)
 
 
 class LicenseAssignment(Base):
     __tablename__ = "license_assignments"
     subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
-    assigned_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    assigned_at: Mapped[datetime] = stamped()
 
 
 class ServiceClient(Base):
@@ -188,4 +203,13 @@ class ServiceClient(Base):
     secret_hash: Mapped[str] = mapped_column(String(200))
     name: Mapped[str] = mapped_column(String(200))
     scopes: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
+
+
+class CacheVersion(Base):
+    """Bumped in the transaction of every change to rarely changing data (issuers, tenants'
+    policy, the catalog, contacts): each process's caches compare it and start afresh."""
+
+    __tablename__ = "cache_versions"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)

@@ -87,7 +87,9 @@ def build_app(db_url: str, tmp_path, **overrides):
 
     upgrade(db_url)
     settings = {"DATABASE_URL": db_url, "INSTANCE_PATH": str(tmp_path / "instance"),
-                "REDIS_URL": None, "JOB_BACKOFF_SCALE": 0.01, "FROZEN_TODAY": None}
+                "REDIS_URL": None, "JOB_BACKOFF_SCALE": 0.01, "FROZEN_TODAY": None,
+                # Another app on the same database (a served copy, a worker) sees changes at once.
+                "CACHE_MAX_AGE": 0}
     settings.update(overrides)
     app = create_app(settings)
     app.config["TESTING"] = True

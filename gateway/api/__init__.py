@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from flask import Flask
 
+from gateway.api.openapi import ErrorSchema, StandardErrors
 from gateway.errors import Api
 
 PUBLIC_ENDPOINTS = {
     "ops.Healthz", "ops.Readyz", "ops.Jwks", "ops.Token", "ops.DevJwks",
     "api-docs.openapi_json", "api-docs.openapi_swagger_ui", "static",
 }
+
+
+class GatewayApi(Api):
+    ERROR_SCHEMA = ErrorSchema  # api.md's error shape, not flask-smorest's default
 
 
 def register_api(app: Flask) -> Api:
@@ -28,7 +33,8 @@ def register_api(app: Flask) -> Api:
         webhooks,
     )
 
-    api = Api(app, spec_kwargs={"security": [{"bearerAuth": []}]})
+    api = GatewayApi(app, spec_kwargs={"security": [{"bearerAuth": []}],
+                                       "extra_plugins": [StandardErrors()]})
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )

@@ -6,6 +6,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from gateway.access import load_account
+from gateway.api.openapi import refuses
+from gateway.api.pagination import paginated
 from gateway.api.schemas import (
     AccountSchema,
     ContactInSchema,
@@ -37,6 +39,7 @@ class AccountById(MethodView):
 class Contacts(MethodView):
     @blp.arguments(ContactInSchema)
     @blp.response(201, ContactSchema)
+    @refuses(blp, (422, "unknown_issuer"), (422, "issuer_required"))
     def post(self, data, account_id):
         """Add a contact to the account with roles."""
         db = session()
@@ -46,6 +49,7 @@ class Contacts(MethodView):
 @blp.route("/accounts/<account_id>/users")
 class Users(MethodView):
     @blp.response(200, UserSchema(many=True))
+    @paginated(blp)
     def get(self, account_id):
         """List the account's users."""
         db = session()
@@ -54,20 +58,21 @@ class Users(MethodView):
     @blp.arguments(UserInSchema)
     @blp.response(201, UserSchema)
     def post(self, data, account_id):
-        """Add a user who can hold a license."""
-        db = session()
-        return admin.create_user(db, load_account(db, account_id, "admin"), data)
+        """Add a user who can hold a license (admin, or the account's billing contact)."""
+        return accounts.add_user(session(), account_id, data)
 
 
 @blp.route("/accounts/<account_id>/subscriptions")
 class Subscriptions(MethodView):
     @blp.response(200, SubscriptionSchema(many=True))
+    @paginated(blp)
     def get(self, account_id):
         """List the account's subscriptions."""
         return accounts.list_subscriptions(session(), account_id)
 
     @blp.arguments(SubscriptionInSchema)
     @blp.response(201, SubscriptionSchema)
+    @refuses(blp, (422, "unknown_product"), (422, "unknown_plan"))
     def post(self, data, account_id):
         """Create a subscription."""
         db = session()
@@ -87,6 +92,7 @@ class SubscriptionById(MethodView):
 class PaymentMethod(MethodView):
     @blp.arguments(PaymentMethodInSchema)
     @blp.response(200, PaymentMethodSchema)
+    @refuses(blp, (403, "not_billing_contact"), (422, "raw_card_data_refused"))
     def put(self, data, account_id):
         """Store a payment provider's token with brand, last4 and expiry."""
         return requirements.set_payment_method(session(), account_id, data)
@@ -96,6 +102,7 @@ class PaymentMethod(MethodView):
 class VatNumber(MethodView):
     @blp.arguments(VatNumberInSchema)
     @blp.response(200, VatNumberSchema)
+    @refuses(blp, (403, "not_billing_contact"), (422, "invalid_vat_number"))
     def put(self, data, account_id):
         """Validate and store the account's VAT number."""
         return requirements.set_vat_number(session(), account_id, data["vat_number"])

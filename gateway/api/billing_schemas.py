@@ -5,12 +5,12 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate, validates_schema
 
-from gateway.api.schemas import Count, Period, Strict, Timestamp
+from gateway.api.schemas import MAX_INT, Licenses, Money, Period, Strict, Timestamp
 
 
 class ChangeSchema(Strict):
     plan = fields.String(validate=validate.Length(1, 60))
-    licenses = fields.Integer(strict=True, validate=Count)
+    licenses = fields.Integer(strict=True, validate=Licenses)
     billing_period = fields.String(validate=Period)
 
 
@@ -48,15 +48,15 @@ class RouteSchema(Strict):
 
 class LineSchema(Strict):
     type = fields.String(metadata={"description": "credit_unused | charge"})
-    amount = fields.String()
+    amount = Money()
     description = fields.String()
 
 
 class TaxSchema(Strict):
     treatment = fields.String(metadata={"description": "standard | reverse_charge | not_applicable"})
     country = fields.String()
-    rate = fields.String()
-    amount = fields.String()
+    rate = Money()
+    amount = Money()
     rates_as_of = fields.String()
     vat_status = fields.String(allow_none=True, metadata={
         "description": "the buyer's VAT number status the treatment relied on (quotes)"})
@@ -73,16 +73,16 @@ class TermsSchema(Strict):
     billing_period = fields.String()
     period_start = fields.Date()
     period_end = fields.Date()
-    recurring_amount = fields.String(metadata={"description": "monthly equivalent"})
+    recurring_amount = Money(metadata={"description": "monthly equivalent"})
 
 
 class TotalsSchema(Strict):
     currency = fields.String()
-    net = fields.String()
-    balance_applied = fields.String()
-    credit_added = fields.String()
+    net = Money()
+    balance_applied = Money()
+    credit_added = Money()
     tax = fields.Nested(TaxSchema)
-    total_due = fields.String()
+    total_due = Money()
 
 
 class QuoteSchema(TotalsSchema):
@@ -132,8 +132,8 @@ class OrderItemOutSchema(Strict):
     changes = fields.List(fields.String())
     route = fields.Nested(RouteSchema)
     status = fields.String()
-    credit = fields.String()
-    charge = fields.String()
+    credit = Money()
+    charge = Money()
     period_start = fields.Date()
     period_end = fields.Date()
 
@@ -148,11 +148,12 @@ class OrderSchema(TotalsSchema):
     id = fields.String()
     account_id = fields.String()
     status = fields.String(metadata={"description": "processing | awaiting_advisor | awaiting_acceptance"
-                                                    " | completed | rejected"})
+                                                    " | completed | rejected | withdrawn"})
     route = fields.Nested(RouteSchema)
     items = fields.List(fields.Nested(OrderItemOutSchema))
     note = fields.String()
     license_assignment = fields.List(fields.Nested(LicenseAssignmentSchema))
+    po_number = fields.String(allow_none=True)
     created_at = Timestamp()
     completed_at = Timestamp(allow_none=True)
 
@@ -161,9 +162,9 @@ class PortalQuoteSchema(Strict):
     id = fields.String()
     order_id = fields.String()
     account_id = fields.String()
-    status = fields.String(metadata={"description": "open | accepted | rejected"})
+    status = fields.String(metadata={"description": "open | accepted | rejected | withdrawn"})
     items = fields.List(fields.Dict())
-    total_due = fields.String()
+    total_due = Money()
     currency = fields.String()
     expires_at = Timestamp()
     created_at = Timestamp()
@@ -175,7 +176,7 @@ class CaseSchema(Strict):
     account_id = fields.String()
     order_id = fields.String(allow_none=True)
     reason = fields.String()
-    status = fields.String(metadata={"description": "open | claimed | resolved"})
+    status = fields.String(metadata={"description": "open | claimed | resolved | withdrawn"})
     assigned_advisor_id = fields.String(allow_none=True)
     pool = fields.String()
     claimed_by = fields.String(allow_none=True)
@@ -183,6 +184,59 @@ class CaseSchema(Strict):
     due_at = Timestamp()
     decision = fields.String(allow_none=True)
     note = fields.String(allow_none=True)
+
+
+class TermsBeforeSchema(Strict):
+    plan = fields.String(allow_none=True)
+    licenses = fields.Integer()
+    billing_period = fields.String(allow_none=True)
+    period_start = fields.Date()
+    period_end = fields.Date()
+
+
+class OrderItemDetailSchema(OrderItemOutSchema):
+    current = fields.Nested(TermsBeforeSchema, allow_none=True)
+    proposed = fields.Nested(TermsBeforeSchema)
+
+
+class OrderDetailSchema(OrderSchema):
+    items = fields.List(fields.Nested(OrderItemDetailSchema))
+
+
+class CaseAccountSchema(Strict):
+    id = fields.String()
+    name = fields.String()
+    country = fields.String()
+    currency = fields.String()
+    billing_channel = fields.String()
+    payment_terms = fields.String()
+    segment = fields.String()
+    segment_reasons = fields.List(fields.String())
+    vat_number = fields.String(allow_none=True)
+    vat_status = fields.String(allow_none=True)
+    credit_balance = Money()
+    payment_method = fields.Dict(allow_none=True)
+
+
+class ContactRefSchema(Strict):
+    name = fields.String()
+    email = fields.String()
+
+
+class HistorySchema(Strict):
+    at = Timestamp()
+    actor = fields.String()
+    action = fields.String(metadata={"description": "opened | claimed | released | noted | decided"
+                                                    " | withdrawn"})
+    note = fields.String(allow_none=True)
+
+
+class CaseDetailSchema(CaseSchema):
+    account = fields.Nested(CaseAccountSchema)
+    billing_contacts = fields.List(fields.Nested(ContactRefSchema))
+    order = fields.Nested(OrderDetailSchema, allow_none=True)
+    route_reason = fields.String()
+    history = fields.List(fields.Nested(HistorySchema))
 
 
 class EventSchema(Strict):
@@ -193,6 +247,12 @@ class EventSchema(Strict):
     data = fields.Dict()
 
 
+def _event_id(value: str) -> None:
+    if not (value.isascii() and value.isdigit() and len(value) <= 10 and int(value) <= MAX_INT):
+        raise ma.ValidationError("Not an event id.")
+
+
 class EventsQuerySchema(Strict):
-    after = fields.String(validate=validate.Regexp(r"^\d+$"))
+    # An event id is an INTEGER column: anything else is no event id (422, not a query error).
+    after = fields.String(validate=_event_id, metadata={"pattern": "^[0-9]{1,10}$"})
     limit = fields.Integer(load_default=1000, validate=validate.Range(1, 1000))

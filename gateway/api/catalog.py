@@ -6,6 +6,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from gateway.access import require_scope
+from gateway.api.openapi import refuses
+from gateway.api.pagination import paginated
 from gateway.api.schemas import ProductInSchema, ProductSchema
 from gateway.database import session
 from gateway.services import admin, views
@@ -16,6 +18,7 @@ blp = Blueprint("catalog", __name__, description="Catalog")
 @blp.route("/catalog/products")
 class Products(MethodView):
     @blp.response(200, ProductSchema(many=True))
+    @paginated(blp, key="code")
     def get(self):
         """List products."""
         return [views.product(p) for p in admin.list_products(session())]
@@ -30,6 +33,7 @@ class ProductByCode(MethodView):
 
     @blp.arguments(ProductInSchema)
     @blp.response(200, ProductSchema)
+    @refuses(blp, (409, "plan_in_use"), (422, "invalid_product_code"))
     def put(self, data, code):
         """Create or replace a product with its plans and prices."""
         require_scope("admin")

@@ -6,6 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from gateway.api.billing_schemas import EventSchema, EventsQuerySchema
+from gateway.api.pagination import paginated
 from gateway.database import session
 from gateway.services import events
 
@@ -14,8 +15,8 @@ blp = Blueprint("events", __name__, description="Events")
 
 @blp.route("/events")
 class Events(MethodView):
-    @blp.arguments(EventsQuerySchema, location="query")
     @blp.response(200, EventSchema(many=True))
+    @paginated(blp, EventsQuerySchema, keyset=True)
     def get(self, args):
         """Events after a given id, in order."""
         return events.feed(session(), args.get("after"), args["limit"])

@@ -6,6 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from gateway.access import principal, require_scope
+from gateway.api.openapi import refuses
 from gateway.api.schemas import (
     AdvisorInSchema,
     AdvisorSchema,
@@ -31,6 +32,7 @@ class Me(MethodView):
 class StaffIssuers(MethodView):
     @blp.arguments(StaffIssuerSchema)
     @blp.response(201, IssuerOutSchema)
+    @refuses(blp, (409, "issuer_conflict"), (422, "invalid_jwks"))
     def post(self, data):
         """Trust an issuer for advisors' tokens."""
         require_scope("admin")
@@ -41,6 +43,7 @@ class StaffIssuers(MethodView):
 class Advisors(MethodView):
     @blp.arguments(AdvisorInSchema)
     @blp.response(201, AdvisorSchema)
+    @refuses(blp, (409, "advisor_exists"), (422, "unknown_issuer"))
     def post(self, data):
         """Register an advisor."""
         require_scope("admin")

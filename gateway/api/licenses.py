@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import fields
+from marshmallow import fields, validate
 
+from gateway.api.openapi import refuses
 from gateway.api.schemas import Strict, Timestamp
 from gateway.database import session
 from gateway.services import licenses
@@ -14,7 +15,7 @@ blp = Blueprint("licenses", __name__, description="License assignments")
 
 
 class AssignInSchema(Strict):
-    user_id = fields.String(required=True)
+    user_id = fields.String(required=True, validate=validate.Length(1, 40))
 
 
 class AssignmentSchema(Strict):
@@ -45,6 +46,8 @@ class Licenses(MethodView):
 
     @blp.arguments(AssignInSchema)
     @blp.response(201, AssignmentSchema)
+    @refuses(blp, (403, "not_billing_contact"), (409, "no_license_available"), (409, "already_assigned"),
+             (422, "unknown_user"))
     def post(self, data, subscription_id):
         """Assign a license to a user."""
         return licenses.assign(session(), subscription_id, data["user_id"])
@@ -53,6 +56,7 @@ class Licenses(MethodView):
 @blp.route("/subscriptions/<subscription_id>/licenses/<user_id>")
 class LicenseByUser(MethodView):
     @blp.response(204)
+    @refuses(blp, (403, "not_billing_contact"))
     def delete(self, subscription_id, user_id):
         """Take a license back from a user."""
         licenses.unassign(session(), subscription_id, user_id)

@@ -7,11 +7,20 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from gateway.api.billing_schemas import PortalQuoteSchema
-from gateway.api.schemas import EmptySchema, Strict
+from gateway.api.openapi import refuses
+from gateway.api.pagination import paginated
+from gateway.api.schemas import Strict
+from gateway.composition import for_request
 from gateway.database import session
-from gateway.services import people_queue
+from gateway.services import portal
 
 blp = Blueprint("portal", __name__, description="Corporate portal quotes")
+
+
+class AcceptIn(Strict):
+    po_number = fields.String(validate=[
+        validate.Length(1, 64),
+        validate.Predicate("isprintable", error="Printable characters only.")])
 
 
 class RejectIn(Strict):
@@ -21,24 +30,31 @@ class RejectIn(Strict):
 @blp.route("/accounts/<account_id>/portal-quotes")
 class PortalQuotes(MethodView):
     @blp.response(200, PortalQuoteSchema(many=True))
+    @paginated(blp)
     def get(self, account_id):
         """The account's price quotes in the corporate portal."""
-        return people_queue.list_quotes(session(), account_id)
+        return portal.list_quotes(session(), account_id)
 
 
 @blp.route("/portal-quotes/<quote_id>/accept")
 class Accept(MethodView):
-    @blp.arguments(EmptySchema, required=False)
+    @blp.arguments(AcceptIn, required=False)
     @blp.response(200, PortalQuoteSchema)
-    def post(self, _data, quote_id):
-        """Accept a quote: the order is applied and completed."""
-        return people_queue.decide_quote(session(), quote_id, accept=True)
+    @refuses(blp, (403, "not_billing_contact"), (409, "quote_closed"), (409, "quote_expired"),
+             (422, "po_number_required"), (502, "adapter_unavailable"), (503, "adapter_unavailable"))
+    def post(self, data, quote_id):
+        """Accept a quote, with a purchase-order number: the order is applied and completed."""
+        return portal.decide_quote(for_request(), quote_id, accept=True,
+                                   po_number=(data or {}).get("po_number"))
 
 
 @blp.route("/portal-quotes/<quote_id>/reject")
 class Reject(MethodView):
     @blp.arguments(RejectIn, required=False)
     @blp.response(200, PortalQuoteSchema)
+    @refuses(blp, (403, "not_billing_contact"), (409, "quote_closed"), (409, "quote_expired"),
+             (502, "adapter_unavailable"), (503, "adapter_unavailable"))
     def post(self, data, quote_id):
         """Reject a quote, optionally saying why: the order is rejected with that note."""
-        return people_queue.decide_quote(session(), quote_id, accept=False, note=data.get("note"))
+        return portal.decide_quote(for_request(), quote_id, accept=False,
+                                   note=(data or {}).get("note"))

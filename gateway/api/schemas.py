@@ -8,6 +8,7 @@ from decimal import Decimal
 import marshmallow as ma
 from marshmallow import fields, validate, validates_schema
 
+from gateway.orders.mail import LOCALES
 from routing.money import CURRENCIES, MINOR_UNITS
 from routing.periods import BILLING_PERIODS
 
@@ -28,27 +29,44 @@ Period = validate.OneOf(BILLING_PERIODS)
 # What the columns hold (INTEGER; NUMERIC(20, 4)): larger input is refused, not a database error.
 MAX_INT = 2**31 - 1
 AMOUNT_PLACES = 4
-MAX_AMOUNT = Decimal(10) ** 16
+# api.md: amounts have at most 12 digits before the point; licenses at most 100 000.
+MAX_AMOUNT = Decimal(10) ** 12
+MAX_LICENSES = 100_000
 Count = validate.Range(min=1, max=MAX_INT)
+Licenses = validate.Range(min=1, max=MAX_LICENSES)
+# A decimal string as sent and answered ("49.00", "-12.34", "0.1234").
+DECIMAL_PATTERN = r"^-?[0-9]{1,16}(\.[0-9]{1,4})?$"
+ID = validate.Length(1, 40)  # every id column is String(40)
 # Periods are computed from these dates; keep them where calendar arithmetic stays valid.
 PeriodDate = validate.Range(min=date(1970, 1, 1), max=date(9998, 12, 31))
 Email = validate.Length(max=320)
+Locale = validate.OneOf(LOCALES)
 
 
 class Amount(fields.Decimal):
     """A non-negative money amount, sent as a decimal string ("49.00"), never a JSON number."""
 
     def __init__(self, **kwargs):
-        super().__init__(as_string=True, places=None, validate=[
-            validate.Range(min=0, max=MAX_AMOUNT, max_inclusive=False)], **kwargs)
+        kwargs.setdefault("metadata", {}).update(
+            {"type": "string", "pattern": r"^[0-9]{1,12}(\.[0-9]{1,4})?$", "example": "49.00"})
+        super().__init__(as_string=True, places=None, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str):
             raise ma.ValidationError("Send an amount as a decimal string, e.g. \"49.00\".")
         number = super()._deserialize(value, attr, data, **kwargs)
+        # Checked here, not with validate.Range: the document shows a string with a pattern.
+        if not 0 <= number < MAX_AMOUNT:
+            raise ma.ValidationError("At least 0, with at most 12 digits before the point.")
         if number.as_tuple().exponent < -AMOUNT_PLACES:
             raise ma.ValidationError(f"At most {AMOUNT_PLACES} decimal places.")
         return number
+
+
+def Money(**kwargs) -> fields.String:  # noqa: N802  (a field, named like one)
+    """An amount as answered: a decimal string in major units ("49.00", "-12.34")."""
+    metadata = {"pattern": DECIMAL_PATTERN, "example": "49.00", **kwargs.pop("metadata", {})}
+    return fields.String(metadata=metadata, **kwargs)
 
 
 class Timestamp(fields.DateTime):
@@ -77,8 +95,15 @@ class TokenSchema(Strict):
     scope = fields.String()
 
 
+class WebClientSchema(Strict):
+    client_id = fields.String(required=True, validate=validate.Length(1, 200))
+    client_secret = fields.String(required=True, load_only=True, validate=validate.Length(1, 500))
+
+
 class IssuerSchema(Strict):
     issuer = fields.Url(required=True, require_tld=False, validate=validate.Length(max=500))
+    # The pages' OpenID Connect client at this issuer (design.md §6); the secret is write-only.
+    web_client = fields.Nested(WebClientSchema)
     audience = fields.String(required=True, validate=validate.Length(1, 500))
     jwks_uri = fields.Url(require_tld=False, validate=validate.Length(max=1000))
     jwks = fields.Dict()
@@ -100,6 +125,7 @@ class IssuerOutSchema(Strict):
     jwks_uri = fields.String(allow_none=True)
     jwks = fields.Dict(allow_none=True)
     allow_jwt_typ = fields.Boolean()
+    web_client = fields.Nested(WebClientSchema, allow_none=True)  # the id only: the secret is load_only
 
 
 # -- catalog ---------------------------------------------------------------------------------
@@ -154,6 +180,9 @@ class PolicySchema(Strict):
     require_vat_number = fields.Boolean()
     advisor_rules = fields.List(fields.Nested(AdvisorRuleSchema))
     case_due_hours = fields.Integer(strict=True, allow_none=True, validate=Count)
+    require_po_number = fields.Boolean()
+    locale = fields.String(allow_none=True, validate=Locale,
+                           metadata={"description": "contacts' default language: en | fr"})
 
 
 class TenantInSchema(Strict):
@@ -187,7 +216,7 @@ class AccountInSchema(Strict):
     payment_terms = fields.String(required=True, validate=validate.OneOf(["card", "invoice"]))
     vat_number = fields.String(allow_none=True, validate=validate.Length(1, 40))
     credit_balance = Amount()
-    advisor_id = fields.String(allow_none=True)
+    advisor_id = fields.String(allow_none=True, validate=ID)
 
     @validates_schema
     def _balance_in_minor_units(self, data, **kwargs):
@@ -210,7 +239,7 @@ class AccountSchema(Strict):
     vat_number = fields.String(allow_none=True)
     vat_status = fields.String(allow_none=True, metadata={
         "description": "valid (offline check, VIES off) | verified | unverified | invalid"})
-    credit_balance = fields.String()
+    credit_balance = Money()
     advisor_id = fields.String(allow_none=True)
     payment_method = fields.Dict(allow_none=True)
     segment = fields.String()
@@ -225,6 +254,8 @@ class ContactInSchema(Strict):
     email = fields.Email(required=True, validate=Email)
     roles = fields.List(fields.String(validate=validate.OneOf(["billing_contact", "user"])),
                         required=True, validate=validate.Length(min=1))
+    locale = fields.String(allow_none=True, validate=Locale,
+                           metadata={"description": "en | fr; unset: the tenant's default"})
 
 
 class ContactSchema(Strict):
@@ -236,6 +267,7 @@ class ContactSchema(Strict):
     name = fields.String()
     email = fields.String()
     roles = fields.List(fields.String())
+    locale = fields.String(allow_none=True)
 
 
 class UserInSchema(Strict):
@@ -252,9 +284,9 @@ class UserSchema(Strict):
 
 
 class SubscriptionInSchema(Strict):
-    product = fields.String(required=True)
-    plan = fields.String(required=True)
-    licenses = fields.Integer(required=True, strict=True, validate=Count)
+    product = fields.String(required=True, validate=validate.Length(1, 60))
+    plan = fields.String(required=True, validate=validate.Length(1, 60))
+    licenses = fields.Integer(required=True, strict=True, validate=Licenses)
     billing_period = fields.String(required=True, validate=Period)
     status = fields.String(required=True, validate=validate.OneOf(["trial", "active", "expired",
                                                                    "canceled"]))
@@ -278,7 +310,7 @@ class SubscriptionSchema(Strict):
     status = fields.String()
     current_period_start = fields.Date()
     current_period_end = fields.Date()
-    recurring_amount = fields.String(allow_none=True)
+    recurring_amount = Money(allow_none=True)
     currency = fields.String()
 
 

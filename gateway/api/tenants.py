@@ -6,6 +6,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from gateway.access import require_any_scope, require_scope
+from gateway.api.openapi import refuses
+from gateway.api.pagination import paginated
 from gateway.api.schemas import (
     AccountInSchema,
     AccountSchema,
@@ -23,6 +25,7 @@ READERS = frozenset({"admin", "read"})
 @blp.route("/tenants")
 class Tenants(MethodView):
     @blp.response(200, TenantSchema(many=True))
+    @paginated(blp)
     def get(self):
         """List tenants."""
         require_any_scope(READERS, "read")
@@ -30,6 +33,7 @@ class Tenants(MethodView):
 
     @blp.arguments(TenantInSchema)
     @blp.response(201, TenantSchema)
+    @refuses(blp, (409, "slug_taken"), (409, "issuer_conflict"), (422, "invalid_jwks"))
     def post(self, data):
         """Create a tenant with its trusted issuers and policy."""
         require_scope("admin")
@@ -45,6 +49,7 @@ class TenantById(MethodView):
 
     @blp.arguments(TenantPatchSchema)
     @blp.response(200, TenantSchema)
+    @refuses(blp, (409, "issuer_in_use"), (409, "issuer_conflict"), (422, "invalid_jwks"))
     def patch(self, data, tenant_id):
         """Change a tenant's name, issuers or policy."""
         return views.tenant(accounts.patch_tenant(session(), tenant_id, data))
@@ -53,12 +58,14 @@ class TenantById(MethodView):
 @blp.route("/tenants/<tenant_id>/accounts")
 class TenantAccounts(MethodView):
     @blp.response(200, AccountSchema(many=True))
+    @paginated(blp)
     def get(self, tenant_id):
         """List a tenant's accounts."""
         return accounts.list_for_tenant(session(), tenant_id)
 
     @blp.arguments(AccountInSchema)
     @blp.response(201, AccountSchema)
+    @refuses(blp, (422, "unknown_advisor"), (422, "invalid_vat_number"))
     def post(self, data, tenant_id):
         """Create an account."""
         return accounts.create(session(), tenant_id, data)

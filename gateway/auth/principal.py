@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select
 
@@ -28,7 +28,7 @@ class Principal:
         return self.memberships.get(account_id, frozenset())
 
 
-def resolve(db, verified) -> Principal:
+def resolve(db, verified, cache=None) -> Principal:
     claims, issuer = verified.claims, verified.issuer
     if issuer.kind == "own":
         scope = claims.get("scope") or ""
@@ -41,6 +41,16 @@ def resolve(db, verified) -> Principal:
         if advisor is not None or not issuer.tenant_trusted:
             return Principal("advisor", issuer.url, claims["sub"], claims.get("client_id"),
                              advisor=advisor)
+    if cache is None:
+        return _contact(db, issuer, claims)
+    # Memberships change rarely (and bump the cache version when they do): cached per subject.
+    found = cache.get("contact", (issuer.issuer_id, claims["sub"]),
+                      lambda: _contact(db, issuer, {"sub": claims["sub"]}))
+    client_id = claims.get("client_id")
+    return found if found.client_id == client_id else replace(found, client_id=client_id)
+
+
+def _contact(db, issuer, claims) -> Principal:
     # A contact counts only in tenants that trust the issuer that vouched for it.
     rows = db.execute(
         select(Contact.id, Membership.account_id, Membership.roles)

@@ -65,6 +65,12 @@ def find_issuer(url: str) -> TrustedIssuer | None:
     if url == cfg["ISSUER"]:
         own = ext["gateway.own_keys"]
         return TrustedIssuer(url, cfg["AUDIENCE"], "own", None, False, lambda kid: own)
+    # Cached with its imported keys: no query and no JWKS import per request (gateway.cache).
+    return ext["gateway.cache"].get("issuer", url, lambda: _load_issuer(url))
+
+
+def _load_issuer(url: str) -> TrustedIssuer | None:
+    ext = current_app.extensions
     db = session()
     found = db.execute(select(Issuer, exists().where(TenantIssuer.issuer_id == Issuer.id))
                        .where(Issuer.url == url)).first()
@@ -98,8 +104,10 @@ def authenticate() -> None:
     ):
         return
     protector = current_app.extensions["gateway.protector"]
+    cache = current_app.extensions["gateway.cache"]
+    cache.refresh(session())  # before any cached issuer is trusted
     try:
         verified = protector.acquire_token()
     except OAuth2Error as error:
         protector.raise_error_response(error)
-    g.principal = principals.resolve(session(), verified)
+    g.principal = principals.resolve(session(), verified, cache)

@@ -16,6 +16,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from gateway.database import session
 from gateway.errors import payload
+from gateway.jsonio import has_forbidden
 from tenants.models import ServiceClient
 
 SCOPES = ("admin", "billing", "read")
@@ -89,6 +90,8 @@ class TokenServer(AuthorizationServer):
 
 def make_authorization_server(app, key: RSAKey) -> AuthorizationServer:
     def query_client(client_id):
+        if not isinstance(client_id, str) or len(client_id) > 60 or has_forbidden(client_id):
+            return None  # what the column cannot hold is no client: invalid_client, no query
         row = session().get(ServiceClient, client_id)
         return OAuthClient(row) if row else None
 

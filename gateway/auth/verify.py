@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import json
+import binascii
+from base64 import urlsafe_b64decode
 from dataclasses import dataclass
 
 from joserfc import jws, jwt
@@ -16,10 +17,12 @@ from joserfc.errors import (
 from joserfc.jwk import KeySet
 
 from gateway.auth.jwks import has_kid
+from gateway.jsonio import bad_strings, strict_loads
 
 # Asymmetric only: an HS256 token "signed" with an RSA public key must never verify.
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
 LEEWAY_SECONDS = 30
+MAX_TOKEN_CHARS = 8192  # an access token with its claims fits in a few hundred bytes
 
 
 class TokenRejected(Exception):
@@ -50,14 +53,21 @@ class VerifiedToken:
 
 
 def peek(token: str) -> tuple[dict, dict]:
+    if len(token) > MAX_TOKEN_CHARS:
+        raise TokenRejected("malformed", f"The token is longer than {MAX_TOKEN_CHARS} characters.")
     try:
-        obj = jws.extract_compact(token.encode("ascii"))
-        claims = json.loads(obj.payload)
-        header = obj.headers()
-    except (JoseError, ValueError, UnicodeError) as exc:
+        # Both segments go through the strict loader first (nesting, huge integers, duplicate
+        # keys) before joserfc or anything else parses them.
+        head_b64, payload_b64 = token.split(".")[:2]
+        header = strict_loads(urlsafe_b64decode(head_b64 + "=" * (-len(head_b64) % 4)))
+        claims = strict_loads(urlsafe_b64decode(payload_b64 + "=" * (-len(payload_b64) % 4)))
+        jws.extract_compact(token.encode("ascii"))
+    except (JoseError, ValueError, UnicodeError, binascii.Error) as exc:
         raise TokenRejected("malformed", "The token is not a well-formed JWT.") from exc
-    if not isinstance(claims, dict):
+    if not isinstance(claims, dict) or not isinstance(header, dict):
         raise TokenRejected("malformed", "The token's payload is not a JSON object.")
+    if bad_strings(header) or bad_strings(claims):  # a NUL in `iss` must not reach a query
+        raise TokenRejected("malformed", "The token holds a NUL byte or a lone surrogate.")
     return header, claims
 
 

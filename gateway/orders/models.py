@@ -9,9 +9,9 @@ from functools import partial
 from sqlalchemy import JSON, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from tenants.db import Base, Money, new_id, utcnow
+from tenants.db import Base, Money, new_id, stamped
 
-# An order in one of these has been placed and not yet applied or rejected.
+# An order in one of these has been placed and not yet applied, rejected or withdrawn.
 OPEN_STATUSES = ("processing", "awaiting_advisor", "awaiting_acceptance")
 
 
@@ -26,7 +26,7 @@ class CartItem(Base):
     plan: Mapped[str | None] = mapped_column(String(60))
     licenses: Mapped[int | None] = mapped_column(Integer)
     billing_period: Mapped[str | None] = mapped_column(String(10))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
 
 
 class Order(Base):
@@ -51,10 +51,13 @@ class Order(Base):
     rates_as_of: Mapped[date] = mapped_column(Date)
     today: Mapped[date] = mapped_column(Date)
     note: Mapped[str | None] = mapped_column(Text)
-    placed_by: Mapped[str] = mapped_column(String(300))
+    # The buyer's purchase-order number, given when accepting a portal quote.
+    po_number: Mapped[str | None] = mapped_column(String(64))
+    # A principal's label: kind, subject (255) and issuer URL (500).
+    placed_by: Mapped[str] = mapped_column(String(800))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = stamped()
+    updated_at: Mapped[datetime] = stamped(on_update=True)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
     items: Mapped[list[OrderItem]] = relationship(
         cascade="all, delete-orphan", order_by="OrderItem.position", lazy="selectin"
@@ -73,6 +76,9 @@ class OrderItem(Base):
     plan: Mapped[str] = mapped_column(String(60))
     licenses: Mapped[int] = mapped_column(Integer)
     licenses_before: Mapped[int] = mapped_column(Integer, default=0)
+    # The terms before the change (null for a new subscription), shown to the advisor.
+    plan_before: Mapped[str | None] = mapped_column(String(60))
+    billing_period_before: Mapped[str | None] = mapped_column(String(10))
     billing_period: Mapped[str] = mapped_column(String(10))
     changes: Mapped[list] = mapped_column(JSON)
     route_destination: Mapped[str] = mapped_column(String(30))
@@ -93,7 +99,9 @@ class IdempotencyRecord(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[dict | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    # The exact JSON text of the first answer: a replay sends these bytes again.
+    response_text: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = stamped(index=True)
 
 
 class Event(Base):
@@ -102,7 +110,7 @@ class Event(Base):
     type: Mapped[str] = mapped_column(String(60))
     tenant_id: Mapped[str] = mapped_column(String(40), index=True)
     data: Mapped[dict] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()
 
 
 class AuditRecord(Base):
@@ -110,7 +118,7 @@ class AuditRecord(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tenant_id: Mapped[str] = mapped_column(String(40), index=True)
     account_id: Mapped[str] = mapped_column(String(40), index=True)
-    actor: Mapped[str] = mapped_column(String(300))
+    actor: Mapped[str] = mapped_column(String(800))  # a principal's label, as placed_by
     action: Mapped[str] = mapped_column(String(60))
     data: Mapped[dict] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamped()

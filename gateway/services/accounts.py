@@ -5,7 +5,13 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from gateway import clock
-from gateway.access import load_account, principal, require_scope, visible_account_ids
+from gateway.access import (
+    advisor_sees_account,
+    load_account,
+    principal,
+    require_scope,
+    visible_account_ids,
+)
 from gateway.errors import not_found
 from gateway.services import admin, views
 from tenants.catalog import Catalog
@@ -47,6 +53,11 @@ def create(db, tenant_id: str, data: dict) -> dict:
 
 
 def read(db, account_id: str) -> dict:
+    if principal().kind == "advisor":  # the accounts of the cases the advisor can see
+        account = db.get(Account, account_id) if advisor_sees_account(db, account_id) else None
+        if account is None:
+            raise not_found("account")
+        return account_view(db, account)
     return account_view(db, load_account(db, account_id))
 
 
@@ -55,12 +66,13 @@ def subscription_view(db, sub: Subscription, account: Account) -> dict:
     return views.subscription(sub, account.currency, price)
 
 
-def load_subscription(db, subscription_id: str, need: str = "read") -> tuple[Subscription, Account]:
+def load_subscription(db, subscription_id: str, need: str = "read",
+                      who=None) -> tuple[Subscription, Account]:
     sub = db.get(Subscription, subscription_id)
-    p = principal()
+    p = who or principal()
     if sub is None or (p.kind != "service" and sub.account_id not in p.memberships):
         raise not_found("subscription")
-    return sub, load_account(db, sub.account_id, need)
+    return sub, load_account(db, sub.account_id, need, p)
 
 
 def list_subscriptions(db, account_id: str) -> list[dict]:
@@ -71,3 +83,10 @@ def list_subscriptions(db, account_id: str) -> list[dict]:
 def read_subscription(db, subscription_id: str) -> dict:
     sub, account = load_subscription(db, subscription_id)
     return subscription_view(db, sub, account)
+
+
+def add_user(db, account_id: str, data: dict):
+    """A user who can hold a license: added by an admin service, or by the account's billing
+    contact (who assigns the licenses, so must be able to name the people who get them)."""
+    need = "admin" if principal().kind == "service" else "bill"
+    return admin.create_user(db, load_account(db, account_id, need), data)

@@ -36,6 +36,7 @@ def put_product(db, code: str, data: dict) -> Product:
                            "A product code is 1-60 of a-z, 0-9, '_' and '-'.",
                            errors={"code": ["1-60 of a-z, 0-9, '_' and '-'"]})
     row = db.get(Product, code)
+    _refuse_removing_live_prices(db, code, data)
     if row is None:
         row = Product(code=code, name=data["name"])
         db.add(row)
@@ -48,6 +49,26 @@ def put_product(db, code: str, data: dict) -> Product:
                   unit_amount=Decimal(x["unit_amount"])) for x in p["prices"]]))
     db.commit()
     return row
+
+
+LIVE_STATUSES = ("trial", "active")
+
+
+def _refuse_removing_live_prices(db, code: str, data: dict) -> None:
+    """A live subscription must stay priceable: its plan, and its price in its account's
+    currency and billing period, must survive the replacement."""
+    kept = {(p["code"], x["currency"], x["billing_period"]) for p in data["plans"] for x in p["prices"]}
+    plans = {p["code"] for p in data["plans"]}
+    used = db.execute(select(Subscription.plan, Account.currency, Subscription.billing_period)
+                      .join(Account, Account.id == Subscription.account_id)
+                      .where(Subscription.product == code, Subscription.status.in_(LIVE_STATUSES))
+                      .distinct()).all()
+    lost = sorted({plan for plan, currency, period in used
+                   if plan not in plans or (plan, currency, period) not in kept})
+    if lost:
+        raise GatewayError(409, "plan_in_use",
+                           "Live subscriptions use " + ", ".join(lost)
+                           + ": keep these plans and their prices.", plans=lost)
 
 
 def get_product(db, code: str) -> Product:
@@ -72,14 +93,24 @@ def ensure_issuer(db, spec: dict, *, staff: bool = False) -> Issuer:
             raise GatewayError(409, "issuer_conflict",
                                f"Issuer {spec['issuer']} is already known with other settings.")
         row.staff = row.staff or staff
+        _set_web_client(row, spec)
         return row
     _check_keys(spec)
     row = Issuer(url=spec["issuer"], audience=spec["audience"], jwks_uri=spec.get("jwks_uri"),
                  jwks=spec.get("jwks"), allow_jwt_typ=spec.get("allow_jwt_typ", False),
                  staff=staff)
+    _set_web_client(row, spec)
     db.add(row)
     db.flush()
     return row
+
+
+def _set_web_client(row: Issuer, spec: dict) -> None:
+    # Not part of the sameness test above: naming the issuer again with a web client sets it
+    # (an admin registers the gateway at the IdP after the tenant already trusts it).
+    if spec.get("web_client"):
+        row.web_client_id = spec["web_client"]["client_id"]
+        row.web_client_secret = spec["web_client"]["client_secret"]
 
 
 def _check_keys(spec: dict) -> None:
@@ -130,7 +161,7 @@ def _issuers(db, specs) -> list[Issuer]:
 
 def _apply_policy(row: Tenant, policy: dict) -> None:
     for key in ("enterprise_license_threshold", "segment", "require_vat_number",
-                "advisor_rules", "case_due_hours"):
+                "advisor_rules", "case_due_hours", "require_po_number", "locale"):
         if key in policy:
             setattr(row, key, policy[key])
 
@@ -147,10 +178,23 @@ def patch_tenant(db, tenant_id: str, data: dict) -> Tenant:
     if "name" in data:
         row.name = data["name"]
     if "issuers" in data:
-        row.issuers = _issuers(db, data["issuers"])
+        issuers = _issuers(db, data["issuers"])
+        _refuse_dropping_used_issuers(db, row, {i.id for i in issuers})
+        row.issuers = issuers
     _apply_policy(row, data.get("policy") or {})
     db.commit()
     return row
+
+
+def _refuse_dropping_used_issuers(db, tenant: Tenant, keep: set[str]) -> None:
+    """Contacts sign in through their issuer: dropping it would lock them out silently."""
+    used = db.scalars(select(Issuer.url).join(Contact, Contact.issuer_id == Issuer.id)
+                      .where(Contact.tenant_id == tenant.id, Issuer.id.not_in(keep))
+                      .distinct().order_by(Issuer.url)).all()
+    if used:
+        raise GatewayError(409, "issuer_in_use",
+                           "Contacts of this tenant sign in through " + ", ".join(used)
+                           + ": keep these issuers.", issuers=list(used))
 
 
 def list_tenants(db) -> list[Tenant]:
@@ -248,6 +292,8 @@ def create_contact(db, account: Account, data: dict) -> dict:
         db.add(contact)
         db.flush()
     contact.name, contact.email = data["name"], data["email"]
+    if "locale" in data:
+        contact.locale = data["locale"]
     roles = sorted(set(data["roles"]))
     membership = db.get(Membership, (contact.id, account.id))
     if membership is None:
@@ -257,7 +303,7 @@ def create_contact(db, account: Account, data: dict) -> dict:
     db.commit()
     return {"id": contact.id, "tenant_id": tenant.id, "account_id": account.id,
             "issuer": issuer.url, "subject": contact.subject, "name": contact.name,
-            "email": contact.email, "roles": roles}
+            "email": contact.email, "roles": roles, "locale": contact.locale}
 
 
 def create_user(db, account: Account, data: dict) -> User:
@@ -302,6 +348,12 @@ def create_subscription(db, account: Account, data: dict) -> Subscription:
     if data["plan"] not in catalog.ranks:
         raise GatewayError(422, "unknown_plan", f"No plan {data['plan']!r} in {data['product']}.",
                            errors={"plan": ["unknown plan"]})
+    if catalog.price(data["plan"], account.currency, data["billing_period"]) is None:
+        # Else the subscription would have no recurring amount and no quote could price it.
+        message = (f"The catalog has no {account.currency} price for plan {data['plan']!r} "
+                   f"billed {data['billing_period']}.")
+        raise GatewayError(422, "price_unavailable", message,
+                           errors={"plan": [message], "billing_period": [message]})
     start = data["current_period_start"]
     row = Subscription(tenant_id=account.tenant_id, account_id=account.id,
                        product=data["product"], plan=data["plan"], licenses=data["licenses"],

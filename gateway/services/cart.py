@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from gateway.access import load_account, principal
+from gateway.access import load_account
 from gateway.errors import GatewayError, not_found
 from gateway.orders.models import CartItem
 from gateway.services import pricing
@@ -32,13 +32,14 @@ def item_view(item: CartItem, priced: pricing.PricedItem | None, currency: str) 
     return body
 
 
-def read(db, account_id: str) -> dict:
+def read(deps, account_id: str) -> dict:
+    db, who = deps.db, deps.principal
     # A `read` service reads everything (api.md, Identity); of the contacts, billing contacts.
-    account = load_account(db, account_id, "read" if principal().kind == "service" else "bill")
+    account = load_account(db, account_id, "read" if who.kind == "service" else "bill", who)
     rows = items(db, account.id)
     if not rows:
         return {"items": [], "quote": None}
-    priced = pricing.price(db, account, [spec(i) for i in rows])
+    priced = pricing.price(deps, account, [spec(i) for i in rows])
     quote = pricing.totals_view(priced)
     quote.update(
         rate_increase=priced.rate_increase,
@@ -52,13 +53,14 @@ def read(db, account_id: str) -> dict:
             "quote": quote}
 
 
-def add(db, account_id: str, data: dict) -> dict:
-    account = load_account(db, account_id, "bill")
+def add(deps, account_id: str, data: dict) -> dict:
+    db = deps.db
+    account = load_account(db, account_id, "bill", deps.principal)
     if data.get("subscription_id") and db.scalar(select(CartItem.id).where(
             CartItem.account_id == account.id, CartItem.subscription_id == data["subscription_id"])):
         raise GatewayError(409, "already_in_cart", "That subscription already has an item in the cart; "
                            "edit it instead.")
-    priced = _priced(db, account, data)  # refuses what could never be ordered
+    priced = _priced(deps, account, data)  # refuses what could never be ordered
     item = CartItem(tenant_id=account.tenant_id, account_id=account.id,
                     **{k: data.get(k) for k in FIELDS})
     db.add(item)
@@ -66,21 +68,23 @@ def add(db, account_id: str, data: dict) -> dict:
     return item_view(item, priced, account.currency)
 
 
-def edit(db, account_id: str, item_id: str, data: dict) -> dict:
-    account = load_account(db, account_id, "bill")
+def edit(deps, account_id: str, item_id: str, data: dict) -> dict:
+    db = deps.db
+    account = load_account(db, account_id, "bill", deps.principal)
     item = db.get(CartItem, item_id)
     if item is None or item.account_id != account.id:
         raise not_found("cart item")
     for key in ("plan", "licenses", "billing_period"):
         if key in data:
             setattr(item, key, data[key])
-    priced = _priced(db, account, spec(item))
+    priced = _priced(deps, account, spec(item))
     db.commit()
     return item_view(item, priced, account.currency)
 
 
-def remove(db, account_id: str, item_id: str) -> None:
-    account = load_account(db, account_id, "bill")
+def remove(deps, account_id: str, item_id: str) -> None:
+    db = deps.db
+    account = load_account(db, account_id, "bill", deps.principal)
     item = db.get(CartItem, item_id)
     if item is None or item.account_id != account.id:
         raise not_found("cart item")
@@ -88,7 +92,7 @@ def remove(db, account_id: str, item_id: str) -> None:
     db.commit()
 
 
-def _priced(db, account, item_spec: dict) -> pricing.PricedItem:
+def _priced(deps, account, item_spec: dict) -> pricing.PricedItem:
     # Priced as an order of one, so that the item carries its route.
-    return pricing.price(db, account, [item_spec]).items[0]
+    return pricing.price(deps, account, [item_spec]).items[0]
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from gateway import logs, metrics
 from gateway.access import require_any_scope
@@ -11,12 +13,19 @@ from gateway.webhooks import delivery
 
 
 def record(db, type_: str, tenant_id: str, data: dict) -> None:
-    event = Event(type=type_, tenant_id=tenant_id, data=data)
-    db.add(event)
-    logs.event(type_, tenant_id, data)
-    metrics.order_event(db, type_, data)
-    # Every event type, whoever records it, reaches the webhook endpoints that want it.
-    delivery.on_event(db, event)
+    db.add(Event(type=type_, tenant_id=tenant_id, data=data))
+
+
+@sa_event.listens_for(Session, "before_flush")
+def _observe(db, _flush_context, _instances) -> None:
+    """Every event, whoever adds it (here, the order lifecycle, any module to come), is logged,
+    counted and fanned out to the webhook endpoints that want it, in its own transaction."""
+    for obj in list(db.new):
+        if isinstance(obj, Event) and not getattr(obj, "_observed", False):
+            obj._observed = True
+            logs.event(obj.type, obj.tenant_id, obj.data or {})
+            metrics.order_event(db, obj.type, obj.data or {})
+            delivery.on_event(db, obj)
 
 
 def audit(db, *, tenant_id: str, account_id: str, actor: str, action: str, data: dict) -> None:

@@ -8,11 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import lazyload
 
-from gateway import clock
 from gateway.errors import GatewayError, not_found
 from gateway.orders.models import OPEN_STATUSES, Order
 from gateway.services import vat_numbers, views
@@ -69,39 +67,63 @@ def price_unavailable(plan, period, currency) -> GatewayError:
     return GatewayError(422, "price_unavailable", message, errors={"plan": [message]})
 
 
-def price_spec(db, account: Account, spec: dict, *, lock: bool = False) -> PricedItem:
-    today = clock.today()
+@dataclass(frozen=True)
+class TenantPolicy:
+    """What pricing and routing read of a tenant; cached per process (gateway.cache)."""
+
+    enterprise_license_threshold: int | None
+    segment: str | None
+    require_vat_number: bool
+    advisor_rules: tuple
+    case_due_hours: int | None
+
+
+def tenant_policy(deps, tenant_id: str) -> TenantPolicy:
+    def load():
+        # Only the tenant's policy is needed here, not its issuers (an eager, JWKS-sized load).
+        t = deps.db.get(Tenant, tenant_id, options=[lazyload(Tenant.issuers)])
+        return TenantPolicy(t.enterprise_license_threshold, t.segment, t.require_vat_number,
+                            tuple(t.advisor_rules or ()), t.case_due_hours)
+    return deps.cache.get("tenant", tenant_id, load)
+
+
+def catalog(deps, product: str | None) -> Catalog:
+    return deps.cache.get("catalog", product, lambda: Catalog.load(deps.db, product))
+
+
+def price_spec(deps, account: Account, spec: dict, today, *, lock: bool = False) -> PricedItem:
+    db = deps.db
     if spec.get("subscription_id"):
         sub = db.get(Subscription, spec["subscription_id"], with_for_update=lock)
         if sub is None or sub.account_id != account.id:
             raise not_found("subscription")
-        catalog = Catalog.load(db, sub.product)
+        catalog_ = catalog(deps, sub.product)
         current = Terms(sub.plan, sub.licenses, sub.billing_period)
         try:
             proposed, kinds = assess_change(
                 current=current, status=sub.status, plan=spec.get("plan"),
                 licenses=spec.get("licenses"), billing_period=spec.get("billing_period"),
-                plan_ranks=catalog.ranks, assigned_licenses=assigned_count(db, sub.id))
+                plan_ranks=catalog_.ranks, assigned_licenses=assigned_count(db, sub.id))
         except ChangeRefused as exc:
             raise refusal(exc) from exc
-        current_price = catalog.price(sub.plan, account.currency, sub.billing_period)
+        current_price = catalog_.price(sub.plan, account.currency, sub.billing_period)
         if current_price is None:
             raise price_unavailable(sub.plan, sub.billing_period, account.currency)
         product = sub.product
     else:
         sub, current, current_price = None, None, None
         product = spec.get("product")
-        catalog = Catalog.load(db, product)
-        if catalog.product is None:
+        catalog_ = catalog(deps, product)
+        if catalog_.product is None:
             raise GatewayError(422, "unknown_product", f"No product {product!r}.",
                                errors={"product": ["unknown product"]})
         try:
             proposed, kinds = assess_new_subscription(
                 plan=spec.get("plan"), licenses=spec.get("licenses"),
-                billing_period=spec.get("billing_period"), plan_ranks=catalog.ranks)
+                billing_period=spec.get("billing_period"), plan_ranks=catalog_.ranks)
         except ChangeRefused as exc:
             raise refusal(exc) from exc
-    proposed_price = catalog.price(proposed.plan, account.currency, proposed.billing_period)
+    proposed_price = catalog_.price(proposed.plan, account.currency, proposed.billing_period)
     if proposed_price is None:
         raise price_unavailable(proposed.plan, proposed.billing_period, account.currency)
     item_price = price_item(
@@ -114,23 +136,24 @@ def price_spec(db, account: Account, spec: dict, *, lock: bool = False) -> Price
                       Route("", ""))
 
 
-def price(db, account: Account, specs: list[dict], *, lock: bool = False) -> PricedOrder:
-    # Only the tenant's policy is needed here, not its issuers (an eager, JWKS-sized load).
-    tenant = db.get(Tenant, account.tenant_id, options=[lazyload(Tenant.issuers)])
-    items = [price_spec(db, account, s, lock=lock) for s in specs]
+def price(deps, account: Account, specs: list[dict], *, lock: bool = False) -> PricedOrder:
+    db, today = deps.db, deps.clock.today()
+    tenant = tenant_policy(deps, account.tenant_id)
+    items = [price_spec(deps, account, s, today, lock=lock) for s in specs]
     segment = views.segment_of(account, tenant, active_licenses(db, account.id)).segment
     rules = [TenantRule(r["change_kind"], r["reason"], r.get("segment"))
              for r in tenant.advisor_rules or ()]
     for item in items:
         item.route = route(segment, item.kinds, rules)
     has_vat = vat_numbers.relied_on(account)  # never a number the registry found invalid
-    tax = tax_treatment(current_app.config["SELLER_COUNTRY"], account.country, has_vat)
+    tax = tax_treatment(deps.settings["SELLER_COUNTRY"], account.country, has_vat)
     totals = price_order([i.price for i in items], currency=account.currency,
                          credit_balance=available_balance(db, account), vat_rate=tax.rate)
     rate_increase = any(i.price.rate_increase for i in items)
     reqs = requirements(
-        rate_increase=rate_increase, payment_terms=account.payment_terms,
-        has_payment_method=has_payment_method(account, clock.today()),
+        rate_increase=rate_increase, charges=totals.total_due > 0,
+        payment_terms=account.payment_terms,
+        has_payment_method=has_payment_method(account, today),
         country=account.country, vat_number_required_by_policy=tenant.require_vat_number,
         has_valid_vat_number=has_vat)
     return PricedOrder(account, items, totals, tax, reqs,

@@ -34,6 +34,8 @@ def tenant(row) -> dict:
             "require_vat_number": row.require_vat_number,
             "advisor_rules": row.advisor_rules or [],
             "case_due_hours": row.case_due_hours,
+            "require_po_number": bool(row.require_po_number),
+            "locale": row.locale,
         },
         "created_at": row.created_at,
     }

@@ -149,13 +149,12 @@ def _one(db, endpoint_id: str) -> bool:
 
 
 def _disable(db, endpoint: WebhookEndpoint, reason: str) -> None:
-    from gateway.services import events
-
     endpoint.enabled = False
     endpoint.disabled_reason = reason
     db.flush()  # so that the event below is not fanned out to this endpoint
-    events.record(db, "webhook_endpoint.disabled", endpoint.tenant_id or ALL_TENANTS, {
-        "endpoint_id": endpoint.id, "url": endpoint.url, "reason": reason})
+    # Observed (logged, fanned out) at flush like every event (gateway.services.events).
+    db.add(Event(type="webhook_endpoint.disabled", tenant_id=endpoint.tenant_id or ALL_TENANTS,
+                 data={"endpoint_id": endpoint.id, "url": endpoint.url, "reason": reason}))
 
 
 def schedule_due(limit: int = 100) -> int:

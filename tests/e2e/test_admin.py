@@ -403,7 +403,6 @@ def test_subscription_explicit_period_end(admin):
     ("EUR", "business", 3, "annual", "122.50"),  # monthly equivalent (docs/decisions.md)
     ("EUR", "free", 7, "monthly", "0.00"),
     ("USD", "lite", 2, "monthly", "38.00"),
-    ("USD", "lite", 2, "annual", None),  # no USD annual price for lite
 ])
 def test_subscription_reads_with_its_recurring_amount(admin, currency, plan, licenses, period, amount):
     acc = account(admin, tenant(admin), currency=currency, country="US")["id"]
@@ -414,6 +413,19 @@ def test_subscription_reads_with_its_recurring_amount(admin, currency, plan, lic
     assert (sub["recurring_amount"], sub["currency"]) == (amount, currency)
     assert admin.get(f"/api/v1/subscriptions/{sub['id']}").get_json() == sub
     assert admin.get(f"/api/v1/accounts/{acc}/subscriptions").get_json() == [sub]
+
+
+@pytest.mark.parametrize(("currency", "plan", "period"), [
+    ("USD", "lite", "annual"),  # no USD annual price for lite
+    ("GBP", "standard", "monthly"),  # no GBP prices at all
+])
+def test_a_subscription_without_a_catalog_price_is_refused(admin, currency, plan, period):
+    acc = account(admin, tenant(admin), currency=currency, country="US")["id"]
+    body = {"product": "webinar", "plan": plan, "licenses": 2, "billing_period": period,
+            "status": "active", "current_period_start": "2026-02-20"}
+    r = admin.post(f"/api/v1/accounts/{acc}/subscriptions", json=body)
+    assert r.status_code == 422 and r.get_json()["error"] == "price_unavailable"
+    assert admin.get(f"/api/v1/accounts/{acc}/subscriptions").get_json() == []
 
 
 def test_contacts_read_their_subscriptions(shared):

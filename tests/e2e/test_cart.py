@@ -192,7 +192,7 @@ def test_subscribe_now_reactivates_the_expired_subscription(any_app):
     done = w.billing.get(f"/api/v1/orders/{order['id']}").get_json()
     assert done["status"] == "completed"
     assert done["items"][0]["subscription_id"] == w.subscription_id
-    today = any_app.extensions["gateway.clock"]()
+    today = any_app.extensions["gateway.clock"].today()
     subs = w.billing.get(f"/api/v1/accounts/{w.account_id}/subscriptions").get_json()
     assert [s["id"] for s in subs] == [w.subscription_id]  # reactivated, not a second one
     sub = subs[0]

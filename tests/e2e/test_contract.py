@@ -722,8 +722,14 @@ def test_no_requirements_when_the_rate_does_not_increase_and_none_on_invoice(gw)
     w = world(gw, country="DE")
     q = quote(w, licenses=4).json()
     assert q["changes"] == ["licenses_removed"] and q["rate_increase"] is False
-    assert q["requirements"] == [] and q["next_action"] == "place_order"
+    # amended §3.3: it still charges 64.21, so a card account needs a card; no VAT number
+    assert q["requirements"] == [{"type": "payment_method", "status": "outstanding"}]
+    assert q["next_action"] == "provide_requirements"
     assert q["route"]["destination"] == "billing_center"
+    card(w)
+    q = quote(w, licenses=4).json()
+    assert q["requirements"] == [{"type": "payment_method", "status": "satisfied"}]
+    assert q["next_action"] == "place_order"
     # five licenses, period [02-20, 03-20), 10 of 28 days left: credit 145 x 10 / 28 = 51.79; charge 116
     assert amounts(q)[:3] == ("64.21", "0.00", "0.00")
     inv = world(gw, country="US", currency="USD", terms="invoice", channel="corporate")
@@ -763,6 +769,7 @@ def test_quote_refusals(gw):
 def test_a_downgrade_goes_to_an_advisor_and_is_rejected_with_a_note(gw):
     adv_id, ada = advisor(gw, f"down-{next(_seq)}", pool=f"pool-{next(_seq)}")
     w = world(gw, country="US", currency="USD", plan="business", licenses=2, advisor_id=adv_id)
+    card(w)  # the downgrade still charges a new period
     q = quote(w, plan="lite").json()
     assert q["changes"] == ["plan_downgrade"] and q["rate_increase"] is False
     assert (q["route"]["destination"], q["next_action"]) == ("advisor_queue", "contact_advisor")
@@ -783,10 +790,13 @@ def test_a_downgrade_goes_to_an_advisor_and_is_rejected_with_a_note(gw):
     assert (case["assigned_advisor_id"], case["claimed_by"], case["decision"], case["note"]) == (
         adv_id, None, None, None)
     assert TIMESTAMP.match(case["due_at"]) and isinstance(case["reason"], str) and case["reason"]
-    # another advisor of the same pool does not see a case assigned to someone else
+    # another advisor of the same pool sees a case assigned to someone else, and may take it
+    # only once it is overdue
     _, bob = advisor(gw, f"bob-{next(_seq)}", pool=case["pool"])
-    assert all(c["id"] != case["id"] for c in bob.get("/api/v1/advisor/cases").json())
-    is_error(bob.post(f"/api/v1/advisor/cases/{case['id']}/claim"), 404, "not_found")
+    assert any(c["id"] == case["id"] for c in bob.get("/api/v1/advisor/cases").json())
+    is_error(bob.post(f"/api/v1/advisor/cases/{case['id']}/claim"), 409, "case_assigned")
+    _, eve = advisor(gw, f"eve-{next(_seq)}", pool=f"pool-{next(_seq)}")
+    is_error(eve.post(f"/api/v1/advisor/cases/{case['id']}/claim"), 404, "not_found")
 
     r = ada.post(f"/api/v1/advisor/cases/{case['id']}/claim")
     assert r.status_code == 200 and (r.json()["status"], r.json()["claimed_by"]) == ("claimed", adv_id)
@@ -808,6 +818,7 @@ def test_cases_come_oldest_due_first_and_a_claimed_case_is_refused_to_others(gw)
     ids = []
     for i in range(2):
         w = world(gw, country="US", currency="USD", plan="business", licenses=2)
+        card(w)
         r = order(w.billing, w.account_id, {"items": [{"subscription_id": w.subscription_id,
                                                        "plan": "lite"}]}, f"pool-{i}")
         assert r.status_code == 201
@@ -1026,6 +1037,7 @@ def test_enterprise_license_addition_becomes_a_portal_quote_accepted_then_one_re
 def test_enterprise_changes_other_than_upgrades_go_to_the_dedicated_advisor(gw):
     adv_id, ada = advisor(gw, f"ded-{next(_seq)}")
     w = world(gw, country="US", currency="USD", advisor_id=adv_id)
+    card(w)
     assert gw.admin.get(f"/api/v1/accounts/{w.account_id}").json()["segment"] == "enterprise"
     for change, kinds in (({"licenses": 3}, ["licenses_removed"]),
                           ({"plan": "business", "billing_period": "annual"},

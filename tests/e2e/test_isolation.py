@@ -67,6 +67,7 @@ def bodies(ids: dict) -> dict:
         ("quotes.CartItem", "PATCH"): {"licenses": 7},
         ("orders.AccountOrders", "POST"): {"items": [change]},
         ("advisor_queue.Resolve", "POST"): {"decision": "approve", "note": "looks fine"},
+        ("advisor_queue.Notes", "POST"): {"note": "looks fine"},
     }
 
 

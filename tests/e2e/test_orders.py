@@ -86,7 +86,9 @@ def test_example_2_license_reduction_irish_account(frozen):
         "690.41", "0.23", "158.79", "849.20")
     assert q["tax"]["treatment"] == "standard"
     assert (q["proposed"]["period_start"], q["proposed"]["period_end"]) == ("2026-01-31", "2027-01-31")
-    assert q["rate_increase"] is False and q["requirements"] == []
+    # amended §3.3: no rate increase, but 849.20 to charge: a card account needs a card
+    assert q["rate_increase"] is False
+    assert q["requirements"] == [{"type": "payment_method", "status": "outstanding"}]
     assert q["changes"] == ["licenses_removed"]
 
 
@@ -117,6 +119,7 @@ def test_every_order_decision_is_audited(frozen):
     placed = w.billing.post(f"/api/v1/accounts/{w.account_id}/orders", json=body,
                             headers={"Idempotency-Key": "a1"})
     assert placed.status_code == 201  # a refused key is released for the retry
+    assert app.extensions["gateway.queue"].wait_idle()
     from sqlalchemy import select
 
     from gateway.orders.models import AuditRecord
@@ -126,7 +129,8 @@ def test_every_order_decision_is_audited(frozen):
         rows = db.scalars(select(AuditRecord).order_by(AuditRecord.id)).all()
         db.close()
     assert [(r.action, r.actor.split(":")[0], r.account_id) for r in rows] == [
-        ("order.refused", "contact", w.account_id), ("order.placed", "contact", w.account_id)]
+        ("order.refused", "contact", w.account_id), ("order.placed", "contact", w.account_id),
+        ("order.completed", "gateway", w.account_id)]  # each transition (gateway/orders/lifecycle.py)
     assert rows[0].data["error"] == "requirements_outstanding"
     placed_data = rows[1].data
     assert placed_data["route"] == "billing_center"

@@ -156,6 +156,7 @@ def test_second_advisor_cannot_take_a_claimed_case(app, admin_http):
     bob = admin_http.as_(staff.token("bob"))
     assert r.status_code == 201
     w = make_world(admin_http, TestIssuer.new(), "pair", country="US", currency="USD", start="2026-01-01")
+    _card(w)
     order = _order(w.billing, w.account_id, {"subscription_id": w.subscription_id, "plan": "lite"}, "k")
     case = next(c for c in ada.get("/api/v1/advisor/cases").get_json() if c["order_id"] == order["id"])
     assert ada.post(f"/api/v1/advisor/cases/{case['id']}/claim").status_code == 200
@@ -172,6 +173,7 @@ def test_an_expired_claim_frees_the_case(sqlite_url, tmp_path):
                                                   "email": "bob@vendor.example"}).get_json()["id"]
     bob = admin.as_(staff.token("bob"))
     w = make_world(admin, TestIssuer.new(), "lease", country="US", currency="USD", start="2026-01-01")
+    _card(w)
     order = _order(w.billing, w.account_id, {"subscription_id": w.subscription_id, "plan": "lite"}, "k")
     case = next(c for c in ada.get("/api/v1/advisor/cases").get_json() if c["order_id"] == order["id"])
     assert ada.post(f"/api/v1/advisor/cases/{case['id']}/claim").status_code == 200
@@ -200,6 +202,7 @@ def test_approval_applies_through_the_adapter_of_the_accounts_segment(app, admin
     _, ada = _advisor(admin_http, staff, "ada")
     solo = make_world(admin_http, TestIssuer.new(), "segsolo", country="US", currency="USD",
                       start="2026-01-01")
+    _card(solo)
     corp = make_world(admin_http, TestIssuer.new(), "segcorp", country="US", currency="USD",
                       channel="corporate", terms="invoice", plan="business", start="2026-01-01")
     down = _order(solo.billing, solo.account_id, {"subscription_id": solo.subscription_id,

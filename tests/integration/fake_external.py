@@ -164,6 +164,10 @@ class FakeExternal:
             if note is not None:
                 self._quotes[quote_id]["note"] = note
 
+    def quote_status_of(self, quote_id: str) -> str:
+        with self._lock:
+            return self._quotes[quote_id]["status"]
+
     def wait_idle(self, timeout: float = 5.0) -> None:
         """Wait until no request is being handled (a delayed call may outlive its client)."""
         with self._idle:
@@ -215,6 +219,8 @@ class FakeExternal:
             time.sleep(fault.delay)
         if method == "POST" and path in (CHANGES_PATH, QUOTES_PATH, PURCHASE_ORDERS_PATH):
             result = self._apply_once(path, headers.get("idempotency-key"), body)
+        elif method == "POST" and (match := re.fullmatch(QUOTES_PATH + r"/([^/]+)/withdraw", path)):
+            result = self._withdraw_quote(match.group(1))
         elif method == "GET" and (match := re.fullmatch(QUOTES_PATH + r"/([^/]+)", path)):
             with self._lock:
                 quote = self._quotes.get(match.group(1))
@@ -260,6 +266,17 @@ class FakeExternal:
         quote_id = f"q_{len(self._quotes) + 1}"
         self._quotes[quote_id] = {"id": quote_id, "status": "open", "order_id": body["order_id"]}
         return 201, {"id": quote_id, "status": "open"}
+
+    def _withdraw_quote(self, quote_id: str) -> tuple[int, dict]:
+        """The buyer took the request back in the gateway: an open quote closes (again: same)."""
+        with self._lock:
+            quote = self._quotes.get(quote_id)
+            if quote is None:
+                return 404, {"error": "no such quote"}
+            if quote["status"] not in ("open", "withdrawn"):
+                return 409, {"error": "quote_closed", "status": quote["status"]}
+            quote["status"] = "withdrawn"
+            return 200, dict(quote)
 
     def _token(self, headers: dict[str, str], raw: bytes) -> tuple[int, dict]:
         form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}

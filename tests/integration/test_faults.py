@@ -8,6 +8,10 @@ idempotency by key), so "applied exactly once" is counted where it matters: on t
    yet answered: the job is recovered by a fresh worker and applied exactly once.
 3. Redis is stopped while orders are placed: the orders are accepted, the outbox keeps them,
    and the worker's relay delivers them once Redis is back.
+4. The worker that runs RQ's scheduler is killed while every job waits for its retry: a worker
+   started after it takes the scheduler over within seconds and the retries run on time.
+5. The database goes away in the middle of an order (a TCP proxy is cut): the client's retry
+   with the same key succeeds within seconds of its return, and places the order once.
 
 Each test prints its figures: `FAULT <name>: placed=N completed=N duplicates=0 lost=0`.
 """
@@ -119,7 +123,8 @@ def worker(env: dict, tmp_path: Path, name: str = "worker"):
 
 # -- the world ---------------------------------------------------------------------------------
 class Scenario:
-    def __init__(self, postgres_url: str, redis_url: str, tmp_path: Path, fake: FakeExternal):
+    def __init__(self, postgres_url: str, redis_url: str, tmp_path: Path, fake: FakeExternal,
+                 backoff=JOB_BACKOFF):
         self.queue_name = f"fault-{uuid.uuid4().hex[:10]}"
         self.fake = fake
         self.tmp_path = tmp_path
@@ -127,7 +132,7 @@ class Scenario:
                    "ADAPTER_CLIENT_ID": fake.client_id, "ADAPTER_CLIENT_SECRET": fake.client_secret,
                    "ADAPTER_TIMEOUT": 10.0}
         self.app = build_app(postgres_url, tmp_path, REDIS_URL=redis_url, QUEUE_NAME=self.queue_name,
-                             JOB_RETRIES=JOB_RETRIES, JOB_BACKOFF=JOB_BACKOFF, **adapter)
+                             JOB_RETRIES=JOB_RETRIES, JOB_BACKOFF=list(backoff), **adapter)
         self.env = dict(os.environ, PYTHONUNBUFFERED="1", GATEWAY_DATABASE_URL=postgres_url,
                         GATEWAY_REDIS_URL=redis_url, GATEWAY_QUEUE_NAME=self.queue_name,
                         GATEWAY_INSTANCE_PATH=str(tmp_path / "instance"),
@@ -335,3 +340,118 @@ def test_orders_placed_while_redis_is_down_are_delivered_later(postgres_url, red
             assert s.undispatched() == 0
     finally:
         s.dispose()
+
+
+# -- 4. the worker running the scheduler is killed while retries wait ---------------------------
+def test_a_dead_schedulers_retries_run_on_time_under_a_new_worker(postgres_url, redis_server_url,
+                                                                  tmp_path, fake):
+    from rq.job import Job
+    from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+    from rq.scheduler import RQScheduler
+
+    backoff = [20, 20, 20, 20, 20]  # long enough for all 20 first attempts to fail before any retry
+    s = Scenario(postgres_url, redis_server_url, tmp_path, fake, backoff=backoff)
+    try:
+        connection = s.queue.connection
+        lock = RQScheduler.get_locking_key(s.queue_name)
+        scheduled = ScheduledJobRegistry(s.queue_name, connection=connection)
+        started = StartedJobRegistry(s.queue_name, connection=connection)
+        fake.stop()  # every first attempt fails: each job waits 20 s for its retry
+        s.place_all()
+
+        def all_waiting_for_retry() -> bool:
+            jobs = Job.fetch_many([f"order-{i}" for i in s.order_ids], connection=connection)
+            return (all(j is not None and j.retries_left < JOB_RETRIES for j in jobs)
+                    and scheduled.count == ORDERS and not started.get_job_ids(cleanup=False))
+
+        with worker(s.env, tmp_path, "scheduler") as first:
+            _wait_for(lambda: connection.get(lock) is not None, 30, "the scheduler lock")
+            _wait_for(all_waiting_for_retry, 45, "every job to wait for its retry", interval=0.1)
+            first.sigkill()  # no work in hand: only its scheduler (and its lock) dies
+            killed = time.monotonic()
+        assert connection.get(lock) is not None  # RQ would keep it for a minute
+        fake.start()
+        with worker(s.env, tmp_path, "new") as second:
+            s.wait_settled(60, second)
+            took = time.monotonic() - killed
+            s.assert_all_applied_once("scheduler_worker_killed", second)
+        print(f"FAULT scheduler_worker_killed: settled {took:.1f}s after the kill "
+              f"(retry backoff {backoff[0]} s)")
+        # The retries were due 20 s after the failures; a lock held for a minute (and RQ's
+        # ten-minute maintenance) would have held them back well past this.
+        assert took < backoff[0] + 12, took
+    finally:
+        s.dispose()
+
+
+# -- 5. the database goes away mid-order -------------------------------------------------------
+def test_a_retry_after_a_database_outage_mid_order_succeeds_once(postgres_url, tmp_path):
+    import threading
+
+    from sqlalchemy.engine import make_url
+
+    from gateway.services import claims, pricing
+    from tenants.models import Account, Subscription
+    from tests.integration.tcp_proxy import TcpProxy
+
+    url = make_url(postgres_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
+    via_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    app = build_app(via_proxy, tmp_path)
+    admin = Http(app.test_client(), service_token(app))
+    w = make_world(admin, TestIssuer.new(), f"pgcut{uuid.uuid4().hex[:6]}", country="US",
+                   currency="USD", start="2026-01-01")
+    w.billing.put(f"/api/v1/accounts/{w.account_id}/payment-method", json={
+        "token": "pm_1", "brand": "visa", "last4": "4242", "exp_month": 1, "exp_year": 2099})
+    path = f"/api/v1/accounts/{w.account_id}/orders"
+    body = {"items": [{"subscription_id": w.subscription_id, "plan": "business"}]}
+    original, restored_at = pricing.price, {}
+
+    def price_then_lose_the_database(*args, **kwargs):
+        pricing.price = original  # once
+        proxy.cut()  # the key is claimed (committed); the order's transaction is in flight
+
+        def back():
+            proxy.restore()
+            restored_at["t"] = time.monotonic()
+
+        threading.Timer(1.5, back).start()
+        return original(*args, **kwargs)
+
+    pricing.price = price_then_lose_the_database
+    try:
+        first = w.billing.post(path, json=body, headers={"Idempotency-Key": "outage"})
+        assert first.status_code == 503, first.get_json()
+        assert first.get_json()["error"] == "database_unavailable"
+        answers = []
+        while True:  # the client retries with the same key, as told (Retry-After)
+            r = w.billing.post(path, json=body, headers={"Idempotency-Key": "outage"})
+            answers.append((r.status_code, r.get_json()["error"] if r.status_code != 201 else None))
+            if r.status_code == 201 or len(answers) > 200:
+                break
+            time.sleep(0.1)
+        assert r.status_code == 201, answers
+        took = time.monotonic() - restored_at["t"]
+        print(f"FAULT postgres_cut_mid_order: 201 {took:.2f}s after the database came back; "
+              f"answers meanwhile {sorted(set(answers))}; pending releases {claims.pending()}")
+        assert took < 3, (took, answers)
+        assert {a for a in answers[:-1]} <= {(503, "database_unavailable"),
+                                             (409, "idempotency_key_in_use")}, answers
+        replay = w.billing.post(path, json=body, headers={"Idempotency-Key": "outage"})
+        assert replay.get_data() == r.get_data()
+        assert app.extensions["gateway.queue"].wait_idle(20)
+        with app.app_context():
+            db = app.extensions["gateway.db"].sessionmaker()
+            orders = db.scalars(select(Order).where(Order.account_id == w.account_id)).all()
+            sub = db.get(Subscription, w.subscription_id)
+            account = db.get(Account, w.account_id)
+            db.close()
+        print(f"FAULT postgres_cut_mid_order: orders={len(orders)} lost=0 "
+              f"duplicates={len(orders) - 1} status={orders[0].status}")
+        assert len(orders) == 1 and orders[0].status == "completed"
+        assert sub.plan == "business" and sub.version == 2
+        assert account.credit_balance == 0  # nothing was applied twice
+    finally:
+        pricing.price = original
+        proxy.cut()
+        app.extensions["gateway.db"].dispose()

@@ -225,3 +225,73 @@ def test_open_orders_on_other_subscriptions_never_spend_the_balance_twice(db_url
         assert after["balance"] == Decimal("0.00")
     finally:
         app.extensions["gateway.db"].dispose()
+
+
+ROUNDS = 20
+
+
+def test_a_withdrawal_racing_an_approval_has_one_winner(postgres_url, tmp_path):
+    """20 rounds: the billing contact withdraws while the advisor approves. Exactly one wins,
+    the other answers 409, and nothing is half-applied (a withdrawn order changed nothing; an
+    approved one is completed with its case resolved)."""
+    from adapters.models import AdvisorCase
+
+    app = build_app(postgres_url, tmp_path, FROZEN_TODAY=TODAY)
+    admin = Http(app.test_client(), service_token(app))
+    staff = TestIssuer.new("race-staff")
+    assert admin.post("/api/v1/staff-issuers", json=staff.spec()).status_code == 201
+    adv = admin.post("/api/v1/advisors", json={"issuer": staff.url, "subject": "ada", "name": "Ada",
+                                               "email": "ada@vendor.example"}).get_json()["id"]
+    ada_token = staff.token("ada")
+    w = make_world(admin, TestIssuer.new(), "wrace", country="US", currency="USD", plan="business",
+                   licenses=3, period="annual", start="2025-11-30", channel="corporate",
+                   terms="invoice", advisor_id=adv)
+    outcomes = Counter()
+    try:
+        with serving(app) as base:
+            for n in range(ROUNDS):
+                # a period change (an advisor's case) on the subscription's current version
+                current = admin.get(f"/api/v1/subscriptions/{w.subscription_id}").get_json()
+                flipped = "monthly" if current["billing_period"] == "annual" else "annual"
+                r = w.billing.post(f"/api/v1/accounts/{w.account_id}/orders",
+                                   json={"items": [{"subscription_id": w.subscription_id,
+                                                    "billing_period": flipped}]},
+                                   headers={"Idempotency-Key": f"round-{n}"})
+                assert r.status_code == 201 and r.get_json()["status"] == "awaiting_advisor", r.get_json()
+                order_id = r.get_json()["id"]
+                case_id = next(c["id"] for c in admin.as_(ada_token).get("/api/v1/advisor/cases").get_json()
+                               if c["order_id"] == order_id)
+                before = _state(app, w)
+
+                def call(s, i, order_id=order_id, case_id=case_id):
+                    if i == 0:
+                        return s.post(f"{base}/api/v1/orders/{order_id}/withdraw", timeout=30,
+                                      headers={"Authorization": f"Bearer {w.billing.token}"})
+                    return s.post(f"{base}/api/v1/advisor/cases/{case_id}/resolve", timeout=30,
+                                  json={"decision": "approve"},
+                                  headers={"Authorization": f"Bearer {ada_token}"})
+                (w_status, w_body), (a_status, a_body) = burst(2, call)
+                assert sorted([w_status, a_status]) == [200, 409], (w_body, a_body)
+                after = _state(app, w)
+                db = app.extensions["gateway.db"].sessionmaker()
+                order = db.get(Order, order_id)
+                case = db.get(AdvisorCase, case_id)
+                if w_status == 200:
+                    outcomes["withdrawn"] += 1
+                    assert a_body["error"] == "case_withdrawn"
+                    assert (order.status, case.status, case.decision) == ("withdrawn", "withdrawn", None)
+                    assert (after["version"], after["ledger"], after["balance"]) == (
+                        before["version"], before["ledger"], before["balance"])
+                else:
+                    outcomes["approved"] += 1
+                    assert w_body["error"] == "order_not_withdrawable"
+                    assert (order.status, case.status, case.decision) == ("completed", "resolved", "approve")
+                    assert (after["version"], after["ledger"]) == (before["version"] + 1,
+                                                                   before["ledger"] + 1)
+                    assert all(i.status == "completed" for i in order.items)
+                db.close()
+        print("withdraw vs approve outcomes:", dict(outcomes))
+        assert sum(outcomes.values()) == ROUNDS
+    finally:
+        app.extensions["gateway.queue"].wait_idle(20)
+        app.extensions["gateway.db"].dispose()

@@ -83,3 +83,28 @@ def test_an_approved_enterprise_change_becomes_a_purchase_order_once(corp, porta
                     json={"decision": "approve"}).status_code == 200
     assert w.billing.get(f"/api/v1/orders/{order_id}").get_json()["status"] == "completed"
     assert portal.applied_for_order(order_id, path="/v1/purchase-orders") == 1
+
+
+def test_a_po_number_given_on_acceptance_goes_to_the_http_portal(corp, portal):
+    app, w = corp
+    order_id = _order(w, "po-http")
+    assert app.extensions["gateway.queue"].wait_idle(10)
+    quote = w.billing.get(f"/api/v1/accounts/{w.account_id}/portal-quotes").get_json()[0]
+    r = w.billing.post(f"/api/v1/portal-quotes/{quote['id']}/accept", json={"po_number": "PO-77"})
+    assert r.status_code == 200, r.get_json()
+    sent = [x for x in portal.requests_to("/v1/purchase-orders") if x.body["order_id"] == order_id]
+    assert len(sent) == 1 and sent[0].body["po_number"] == "PO-77"
+    assert w.billing.get(f"/api/v1/orders/{order_id}").get_json()["po_number"] == "PO-77"
+
+
+def test_a_withdrawn_order_withdraws_its_quote_in_the_http_portal(corp, portal):
+    app, w = corp
+    order_id = _order(w, "withdraw-http")
+    assert app.extensions["gateway.queue"].wait_idle(10)  # the quote is in the portal
+    r = w.billing.post(f"/api/v1/orders/{order_id}/withdraw")
+    assert r.status_code == 200 and r.get_json()["status"] == "withdrawn"
+    assert app.extensions["gateway.queue"].wait_idle(10)
+    sent = [x for x in portal.requests_to("/v1/quotes/q_1/withdraw") if x.method == "POST"]
+    assert len(sent) == 1 and sent[0].headers["idempotency-key"] == f"withdraw-{order_id}"
+    assert portal.quote_status_of("q_1") == "withdrawn"
+    assert _poll(app) == 0  # a withdrawn quote is not read again

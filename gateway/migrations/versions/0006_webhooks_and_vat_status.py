@@ -1,7 +1,7 @@
 """webhooks and vat status
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0007
 Create Date: 2026-11-28 03:06:36.210048
 """
 from alembic import op
@@ -10,7 +10,7 @@ import tenants.db
 
 
 revision = '0006'
-down_revision = '0003'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,132 @@
+"""What the billing contacts are told at each step of an order (design.md §3.8): rendered from
+one Jinja template per step and language, with the catalog's product and plan names and money
+formatted for the contact's locale by Babel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy import func, select
+
+from adapters.models import AdvisorCase, PortalQuote
+from gateway.orders.models import Order
+from routing.money import quantize
+from tenants.models import (
+    Advisor,
+    Contact,
+    LicenseAssignment,
+    Membership,
+    Plan,
+    Product,
+    Subscription,
+    Tenant,
+)
+
+LOCALES = ("en", "fr")
+DEFAULT_LOCALE = "en"
+STEPS = ("awaiting_advisor", "awaiting_acceptance", "completed", "rejected", "withdrawn")
+_templates = Environment(loader=FileSystemLoader(Path(__file__).parent / "mail_templates"),
+                         undefined=StrictUndefined, keep_trailing_newline=True,
+                         trim_blocks=True, lstrip_blocks=True, autoescape=False)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    name: str
+    email: str
+    locale: str
+
+
+def locale_of(contact_locale: str | None, tenant_locale: str | None) -> str:
+    for choice in (contact_locale, tenant_locale):
+        if choice in LOCALES:
+            return choice
+    return DEFAULT_LOCALE
+
+
+def format_money(amount: Decimal, currency: str, locale: str) -> str:
+    """Rounded to the currency's minor unit; a zero is never shown as -0.00."""
+    value = quantize(Decimal(amount), currency)
+    if value == 0:
+        value = abs(value)
+    return format_currency(value, currency, locale=locale)
+
+
+def recipients(db, order: Order) -> list[Recipient]:
+    tenant = db.get(Tenant, order.tenant_id)
+    rows = db.execute(select(Contact.name, Contact.email, Contact.locale, Membership.roles)
+                      .join(Membership, Membership.contact_id == Contact.id)
+                      .where(Membership.account_id == order.account_id)
+                      .order_by(Contact.email)).all()
+    return [Recipient(name, email, locale_of(locale, tenant.locale))
+            for name, email, locale, roles in rows if "billing_contact" in (roles or ())]
+
+
+def order_messages(db, order: Order, step: str, *, now: datetime,
+                   base_url: str = "") -> list[tuple[str, str, str]]:
+    """(to, subject, body) for each billing contact of the order's account."""
+    if step not in STEPS:
+        raise ValueError(f"unknown notification step {step!r}")
+    facts = _facts(db, order, step)
+    out = []
+    for person in recipients(db, order):
+        text = _templates.get_template(f"{person.locale}/{step}.txt").render(
+            person=person, order=order, base_url=base_url, **_formatted(facts, person.locale))
+        subject, _, body = text.partition("\n")
+        out.append((person.email, subject.removeprefix("Subject: ").strip(), body.lstrip("\n")))
+    return out
+
+
+def _facts(db, order: Order, step: str) -> dict:
+    names = {}
+    for item in order.items:
+        product = db.get(Product, item.product)
+        plans = {p.code: p.name for p in db.scalars(select(Plan).where(Plan.product_code == item.product))}
+        names[item.id] = (product.name if product else item.product, plans)
+    facts: dict = {"names": names, "case": None, "advisor": None, "quote": None, "grown": []}
+    if step == "awaiting_advisor":
+        case = db.scalar(select(AdvisorCase).where(AdvisorCase.order_id == order.id)
+                         .order_by(AdvisorCase.created_at.desc()).limit(1))
+        facts["case"] = case
+        if case is not None and case.assigned_advisor_id:
+            facts["advisor"] = db.get(Advisor, case.assigned_advisor_id)
+    if step == "awaiting_acceptance":
+        facts["quote"] = db.scalar(select(PortalQuote).where(PortalQuote.order_id == order.id))
+    if step == "completed":
+        for item in order.items:
+            if item.licenses > item.licenses_before and item.subscription_id:
+                sub = db.get(Subscription, item.subscription_id)
+                facts["grown"].append({
+                    "item": item, "added": item.licenses - item.licenses_before,
+                    "unassigned": max(0, sub.licenses - _assigned(db, sub.id)),
+                    "subscription_id": sub.id})
+    return facts
+
+
+def _assigned(db, subscription_id: str) -> int:
+    return db.scalar(select(func.count()).select_from(LicenseAssignment)
+                     .where(LicenseAssignment.subscription_id == subscription_id)) or 0
+
+
+def _formatted(facts: dict, locale: str) -> dict:
+    def day(value):
+        return format_date(value, format="long", locale=locale)
+
+    def moment(value):
+        return format_datetime(value.replace(tzinfo=UTC), format="medium", tzinfo=UTC,
+                               locale=locale) + " UTC"
+
+    def plan_name(item, code=None):
+        code = code or item.plan
+        return facts["names"][item.id][1].get(code, code)
+
+    return {"money": lambda amount, cur: format_money(amount, cur, locale), "day": day,
+            "moment": moment, "product_name": lambda item: facts["names"][item.id][0],
+            "plan_name": plan_name, "case": facts["case"], "advisor": facts["advisor"],
+            "quote": facts["quote"], "grown": facts["grown"]}

@@ -1,0 +1,133 @@
+"""The order lifecycle's transition table, walked whole on SQLite and PostgreSQL: every allowed
+transition lands where the table says, every other one is refused with its code and changes
+nothing; and no module but the lifecycle moves a status."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from adapters.billing_center import EmbeddedBillingCenter
+from adapters.models import AdvisorCase, CaseEntry, OutboxMessage, PortalQuote
+from gateway.errors import GatewayError
+from gateway.orders import lifecycle
+from gateway.orders.models import AuditRecord, Event, Order
+from tenants.db import utcnow
+from tenants.models import Account, Subscription
+from tests.conftest import Http, TestIssuer, make_world, service_token
+
+ROOT = Path(__file__).resolve().parents[2]
+ACTIONS = {
+    "apply": lambda db, o: lifecycle.apply(db, o, actor="t", now=utcnow(), adapter=EmbeddedBillingCenter()),
+    "reject": lambda db, o: lifecycle.reject(db, o, "no", actor="t", now=utcnow()),
+    "withdraw": lambda db, o: lifecycle.withdraw(db, o, actor="t", now=utcnow()),
+    "fail": lambda db, o: lifecycle.fail(db, o, "adapter_failed", now=utcnow()),
+}
+
+
+def _counts(db, order):
+    return tuple(db.scalar(select(func.count()).select_from(model)) for model in (
+        Event, AuditRecord, OutboxMessage, AdvisorCase, CaseEntry, PortalQuote)) + (
+        db.get(Account, order.account_id).credit_balance,
+        db.get(Subscription, order.items[0].subscription_id).version)
+
+
+@pytest.fixture
+def placed(any_app):
+    admin = Http(any_app.test_client(), service_token(any_app))
+    w = make_world(admin, TestIssuer.new(), "walk", country="US", currency="USD", plan="business",
+                   licenses=2, start="2026-01-01")
+    assert w.billing.put(f"/api/v1/accounts/{w.account_id}/payment-method", json={
+        "token": "pm_1", "brand": "visa", "last4": "4242", "exp_month": 1,
+        "exp_year": 2099}).status_code == 200
+    r = w.billing.post(f"/api/v1/accounts/{w.account_id}/orders", headers={"Idempotency-Key": "w"},
+                       json={"items": [{"subscription_id": w.subscription_id, "plan": "lite"}]})
+    assert r.status_code == 201 and r.get_json()["status"] == "awaiting_advisor", r.get_json()
+    return any_app, r.get_json()["id"]
+
+
+def test_the_table_names_every_status():
+    for allowed, target, code in lifecycle.TRANSITIONS.values():
+        assert allowed <= set(lifecycle.STATUSES) and target in lifecycle.STATUSES and code
+    assert set(lifecycle.PLACED.values()) <= set(lifecycle.STATUSES)
+
+
+def test_walk_the_transition_table(placed):
+    app, order_id = placed
+    walked = 0
+    with app.app_context():
+        db = app.extensions["gateway.db"].sessionmaker()
+        try:
+            for status in lifecycle.STATUSES:
+                for action, (allowed, target, code) in lifecycle.TRANSITIONS.items():
+                    order = db.get(Order, order_id, populate_existing=True)
+                    order.status = status  # the starting point: set by the test, then flushed
+                    db.flush()
+                    before = _counts(db, order)
+                    if status in allowed:
+                        ACTIONS[action](db, order)
+                        db.flush()
+                        assert order.status == target, (status, action)
+                        assert all(i.status == target for i in order.items)
+                        assert _counts(db, order) != before  # an event, audit record or message
+                    else:
+                        with pytest.raises(GatewayError) as refused:
+                            ACTIONS[action](db, order)
+                        assert (refused.value.status, refused.value.error) == (409, code), (status, action)
+                        assert not db.new and not db.dirty and not db.deleted, (status, action)
+                        assert order.status == status and _counts(db, order) == before
+                    db.rollback()
+                    walked += 1
+        finally:
+            db.close()
+    assert walked == len(lifecycle.STATUSES) * len(lifecycle.TRANSITIONS)
+
+
+def _status_assignments(path: Path) -> list[int]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return [node.lineno for node in ast.walk(tree) if isinstance(node, (ast.Assign, ast.AugAssign))
+            for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            for t in (target.elts if isinstance(target, ast.Tuple) else [target])
+            if isinstance(t, ast.Attribute) and t.attr == "status"
+            and not (isinstance(t.value, ast.Name) and t.value.id == "self")]
+
+
+def test_only_the_lifecycle_module_moves_a_status():
+    moved = {str(p.relative_to(ROOT)): lines for pkg in ("gateway", "adapters")
+             for p in sorted((ROOT / pkg).rglob("*.py")) if (lines := _status_assignments(p))}
+    assert set(moved) == {"gateway/orders/lifecycle.py"}, moved
+
+
+def test_every_step_renders_in_every_language(placed):
+    from gateway.orders import mail
+    from tenants.models import Contact, Membership
+
+    app, order_id = placed
+    with app.app_context():
+        db = app.extensions["gateway.db"].sessionmaker()
+        try:
+            order = db.get(Order, order_id)
+            billing = db.scalars(select(Contact).join(Membership, Membership.contact_id == Contact.id)
+                                 .where(Membership.account_id == order.account_id)).all()
+            order.note = "Une note"
+            subjects = set()
+            for locale in mail.LOCALES:
+                for contact in billing:
+                    contact.locale = locale
+                db.flush()
+                for step in mail.STEPS:
+                    sent = mail.order_messages(db, order, step, now=utcnow())
+                    assert [to for to, _, _ in sent] == ["billing.walk@x.example"]
+                    (_, subject, body), = sent
+                    assert order.id in subject + body and "Webinar" in body and "Lite" in body
+                    assert "{{" not in body and "-0.00" not in body
+                    subjects.add(subject)
+            assert len(subjects) == len(mail.LOCALES) * len(mail.STEPS)
+            with pytest.raises(ValueError):
+                mail.order_messages(db, order, "nonsense", now=utcnow())
+        finally:
+            db.rollback()
+            db.close()
