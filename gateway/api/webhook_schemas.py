@@ -62,12 +62,7 @@ class EndpointCreatedSchema(EndpointSchema):
     secret = fields.String(metadata={"description": "whsec_…: shown only in this answer"})
 
 
-class ListQuerySchema(Strict):
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
-    after = fields.String(validate=validate.Length(1, 40))
-
-
-class DeliveriesQuerySchema(ListQuerySchema):
+class DeliveriesQuerySchema(Strict):
     status = fields.String(validate=validate.OneOf(["pending", "succeeded", "failed"]))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from gateway.api.pagination import paginated
 from gateway.api.schemas import EmptySchema
 from gateway.api.webhook_schemas import (
     DeliveriesQuerySchema,
@@ -13,7 +14,6 @@ from gateway.api.webhook_schemas import (
     EndpointInSchema,
     EndpointPatchSchema,
     EndpointSchema,
-    ListQuerySchema,
 )
 from gateway.database import session
 from gateway.webhooks import endpoints
@@ -23,11 +23,11 @@ blp = Blueprint("webhooks", __name__, description="Webhooks for internal systems
 
 @blp.route("/webhook-endpoints")
 class Endpoints(MethodView):
-    @blp.arguments(ListQuerySchema, location="query")
     @blp.response(200, EndpointSchema(many=True))
-    def get(self, args):
+    @paginated(blp)
+    def get(self):
         """List webhook endpoints (without their secrets)."""
-        return endpoints.list_all(session(), args["limit"], args.get("after"))
+        return endpoints.list_all(session())
 
     @blp.arguments(EndpointInSchema)
     @blp.response(201, EndpointCreatedSchema)
@@ -57,8 +57,8 @@ class EndpointById(MethodView):
 
 @blp.route("/webhook-endpoints/<endpoint_id>/deliveries")
 class Deliveries(MethodView):
-    @blp.arguments(DeliveriesQuerySchema, location="query")
     @blp.response(200, DeliverySchema(many=True))
+    @paginated(blp, DeliveriesQuerySchema, keyset=True)
     def get(self, args, endpoint_id):
         """The endpoint's deliveries in event order, with attempts and the last answer."""
         return endpoints.deliveries(session(), endpoint_id, args["limit"], args.get("after"),

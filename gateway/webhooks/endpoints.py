@@ -74,12 +74,9 @@ def create(db, data: dict) -> dict:
     return view(row, secret=True)
 
 
-def list_all(db, limit: int, after: str | None) -> list[dict]:
+def list_all(db) -> list[dict]:
     require_scope("admin")
-    query = select(WebhookEndpoint).order_by(WebhookEndpoint.id).limit(limit)
-    if after:
-        query = query.where(WebhookEndpoint.id > after)
-    return [view(r) for r in db.scalars(query)]
+    return [view(r) for r in db.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id))]
 
 
 def read(db, endpoint_id: str) -> dict:
@@ -124,8 +121,8 @@ def deliveries(db, endpoint_id: str, limit: int, after: str | None,
     if after:
         cursor = db.get(WebhookDelivery, after)
         if cursor is None or cursor.endpoint_id != row.id:
-            raise GatewayError(422, "invalid_cursor", "`after` names no delivery of this endpoint.",
-                               errors={"after": ["unknown delivery id"]})
+            raise GatewayError(422, "validation_error", "The query string is not valid.",
+                               errors={"after": ["Not the id of an item of this list."]})
         query = query.where(WebhookDelivery.event_id > cursor.event_id)
     return [delivery_view(d) for d in db.scalars(query)]
 

@@ -332,3 +332,38 @@ def test_no_job_is_sent_for_an_endpoint_whose_oldest_delivery_waits(any_app, rec
     with app.app_context():
         assert schedule_due() == 0
     assert [d["attempts"] for d in _deliveries(admin, endpoint["id"])] == [1, 0]
+
+
+def test_a_downgrade_withdrawn_by_the_contact_is_pushed(tmp_path, receiver):
+    app = _app(f"sqlite:///{tmp_path / 'g.db'}", tmp_path)
+    admin = Http(app.test_client(), service_token(app))
+    w = make_world(admin, TestIssuer.new(), "withdrawn", country="US", currency="USD",
+                   start="2026-01-01")
+    _endpoint(admin, receiver, events=["order.created", "advisor_case.opened", "order.withdrawn"])
+    w.billing.put(f"/api/v1/accounts/{w.account_id}/payment-method", json={
+        "token": "pm_1", "brand": "visa", "last4": "4242", "exp_month": 1, "exp_year": 2099})
+    r = w.billing.post(f"/api/v1/accounts/{w.account_id}/orders", headers={"Idempotency-Key": "w1"},
+                       json={"items": [{"subscription_id": w.subscription_id, "plan": "lite"}]})
+    assert r.status_code == 201 and r.get_json()["status"] == "awaiting_advisor", r.get_json()
+    r = w.billing.post(f"/api/v1/orders/{r.get_json()['id']}/withdraw")
+    assert r.status_code == 200, r.get_json()
+    _pump(app, lambda: "order.withdrawn" in receiver.types())
+    assert receiver.types() == ["order.created", "advisor_case.opened", "order.withdrawn"]
+
+
+def test_deliveries_page_with_limit_and_after(any_app, receiver):
+    app = any_app
+    admin = Http(app.test_client(), service_token(app))
+    endpoint = _endpoint(admin, receiver)
+    _record(app, *["order.created"] * 5, relay=False)
+    path = f"/api/v1/webhook-endpoints/{endpoint['id']}/deliveries"
+    everything = admin.get(path).get_json()
+    seen, url = [], path + "?limit=2"
+    while url:
+        r = admin.get(url)
+        seen += r.get_json()
+        link = r.headers.get("Link")
+        url = link[1:link.index(">")] if link else None
+    assert seen == everything and len(seen) == 5
+    bad = admin.get(path + "?after=whd_nope")
+    assert bad.status_code == 422 and "after" in bad.get_json()["errors"]
