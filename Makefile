@@ -15,7 +15,7 @@ gateway/web/translations/%/LC_MESSAGES/messages.mo: gateway/web/translations/%/L
 # After changing a page's text: extract it and merge it into every language's catalogue.
 translations: $(VENV)/.installed
 	cd gateway/web && ../../$(BIN)/pybabel extract -F babel.cfg -k _ --no-location -o translations/messages.pot .
-	$(BIN)/pybabel update -i gateway/web/translations/messages.pot -d gateway/web/translations --no-location
+	$(BIN)/pybabel update -i gateway/web/translations/messages.pot -d gateway/web/translations -w 100
 
 # Debian's chromium and its driver, for the browser tests. Installed when missing and we may
 # (root, or sudo without a password); otherwise the browser tests skip and say why.
@@ -47,5 +47,8 @@ test: install browser
 lint: install
 	$(BIN)/ruff check .
 
+# wrk (Debian package), the load generator: installed when missing and we may (root or sudo -n).
 bench: install
+	@command -v wrk >/dev/null || { if [ "$$(id -u)" = 0 ]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; \
+	  else sudo -n apt-get update && sudo -n DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; fi; }
 	$(BIN)/python bench/run.py

@@ -19,6 +19,7 @@ from adapters import context
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "gateway"
+_RELAY = ("relay",)  # a queue entry: run the outbox relay
 BACKOFF = (1, 2, 5, 10, 30, 60)
 
 
@@ -54,6 +55,8 @@ class InProcessQueue:
         self._pending = 0
         self._idle = threading.Condition(self._lock)
         self._stopped = False
+        self.relay_outbox = None  # set by the app: moves committed outbox rows to this queue
+        self._relay_asked = False
 
     def ping(self) -> bool:
         return True
@@ -68,6 +71,17 @@ class InProcessQueue:
             self._pending += 1
         self._start()
         self._jobs.put((func, args, on_failure, 0, request_id))
+
+    def poke(self) -> None:
+        """A transaction committed outbox rows: relay them from the worker thread, soon (the
+        request does not pay for it) and counted as pending, so `wait_idle` waits for them."""
+        with self._lock:
+            if self._relay_asked:
+                return
+            self._relay_asked = True
+            self._pending += 1
+        self._start()
+        self._jobs.put(_RELAY)
 
     def _start(self) -> None:
         with self._lock:
@@ -93,6 +107,12 @@ class InProcessQueue:
                 continue
             if entry is None:
                 return
+            if entry is _RELAY:
+                with self._lock:
+                    self._relay_asked = False
+                self._run_relay()
+                self._done()
+                continue
             func, args, on_failure, attempt, request_id = entry
             context.request_id.set(request_id)  # this thread's log lines name the request
             try:
@@ -112,6 +132,16 @@ class InProcessQueue:
                     except Exception:
                         log.exception("failure handler %s failed", on_failure)
             self._done()
+
+    def _run_relay(self) -> None:
+        context.request_id.set(None)
+        if self.relay_outbox is None:
+            return
+        try:
+            with self.app.app_context():
+                self.relay_outbox()
+        except Exception:  # the periodic pass picks the rows up later
+            log.exception("outbox relay failed")
 
     def _relay(self) -> None:
         context.request_id.set(None)  # the periodic pass descends from no request

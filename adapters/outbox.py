@@ -8,6 +8,7 @@ the row sends it twice, which is harmless because every job is idempotent by ord
 from __future__ import annotations
 
 import logging
+import threading
 
 from sqlalchemy import select
 
@@ -21,6 +22,34 @@ log = logging.getLogger(__name__)
 def add(db, job: str, **payload) -> None:
     payload.setdefault("request_id", context.request_id.get())
     db.add(OutboxMessage(job=job, payload=payload))
+
+
+class Relayer:
+    """For a queue in another process (RQ): a thread of this process relays the outbox when
+    woken after a commit (and every `interval` seconds anyway), so requests do not wait on it."""
+
+    def __init__(self, sessionmaker, queue, interval: float = 2.0):
+        self.sessionmaker, self.queue, self.interval = sessionmaker, queue, interval
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def poke(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            try:
+                while relay(self.sessionmaker, self.queue) >= 100:
+                    pass
+            except Exception:  # the database or Redis is down: the next pass tries again
+                log.exception("outbox relay failed")
 
 
 def relay(sessionmaker, queue, limit: int = 100) -> int:

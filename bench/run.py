@@ -1,17 +1,22 @@
-"""Throughput and SQL-count benchmark of the gateway on PostgreSQL (run by hand, not in CI).
+"""Throughput, latency, SQL and CPU per request of the gateway on PostgreSQL, driven by wrk.
 
-    .venv/bin/python bench/run.py [--pg URL] [--sizes 1,200] [--seconds 8] [--clients 16]
+    .venv/bin/python bench/run.py [--pg URL] [--redis URL] [--sizes 1,1000] [--seconds 8]
 
-For each size N it creates a fresh database, migrates it, seeds a catalog and N tenants (one
-self-serve account, a billing contact and SUBS_PER_ACCOUNT subscriptions each) and counts the SQL
-statements of one quote and one order placement in an in-process app (test client). On the
-largest database it then serves the gateway with gunicorn on loopback and drives it from this
-process with a thread pool (one requests.Session per thread, bounded by count and by time):
-(a) GET /healthz, the bare endpoint: no auth, no database;
-(b) POST /subscriptions/{id}/quotes with a billing contact's token;
-(c) POST /accounts/{id}/orders: unique Idempotency-Keys, one order per subscription so that
-    none conflicts, applied by the in-process queue of the gunicorn workers.
-Targets: quote >= 15% of bare throughput; >= 200 orders/s; SQL per quote independent of N.
+For each size N: a fresh database (created here, dropped at the end) with a catalog and N
+tenants, each with one self-serve account (card on file), a billing contact trusted through
+one shared test issuer, and enough subscriptions for every order of the run to have its own.
+Then:
+1. SQL statements of one quote, one order placement and its apply job, counted in-process
+   with a `before_cursor_execute` listener (request thread only), warm;
+2. gunicorn as README.md prescribes for production (`-w 2 -k gthread --threads 4 wsgi:app`),
+   in-process job queue: wrk on GET /healthz (no auth, no database), quotes, then orders (one
+   per subscription, a unique Idempotency-Key each, spread over every account); waits until
+   every placed order is completed;
+3. the same orders phase again with Redis and one RQ worker (`flask --app wsgi worker`);
+4. CPU per request by process group (wrk, gunicorn, RQ worker, Redis, this database's
+   PostgreSQL backends), from /proc.
+Last, a cProfile of in-process quotes. Client and server share the machine: compare ratios
+within one run.
 """
 
 from __future__ import annotations
@@ -31,49 +36,65 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-import requests  # noqa: E402
 from joserfc.jwk import RSAKey  # noqa: E402
 from sqlalchemy import create_engine, event, func, select, text  # noqa: E402
 
 HOST = "127.0.0.1"  # loopback only
 AUDIENCE = "billing-gateway"
-SUBS_PER_ACCOUNT = 20  # 20 licenses per account: far below the enterprise threshold (100)
+ORDERS_PER_PHASE = 3000  # subscriptions reserved for each orders phase (one order each)
 QUOTE_BODY = {"licenses": 2}
-TARGET_QUOTE_RATIO = 0.15
-TARGET_ORDERS_PER_S = 200.0
-WARM = 10
+TARGETS = {"quote_ratio": 0.15, "order_ratio": 0.06, "quote_p99_ms": 100.0}
 PRICES = {"lite": ("19.00", "190.00"), "standard": ("29.00", "290.00"), "business": ("49.00", "490.00")}
 CATALOG = {"name": "Webinar", "plans": [
     {"code": code, "name": code.title(), "rank": rank, "prices": [
         {"currency": "USD", "billing_period": period, "unit_amount": amount}
         for period, amount in zip(("monthly", "annual"), PRICES[code], strict=True)]}
     for rank, code in enumerate(PRICES, start=1)]}
+GUNICORN = ["-w", "2", "-k", "gthread", "--threads", "4"]  # README.md, "Running in production"
 
 
 # -- set-up ----------------------------------------------------------------------------------
 @dataclass
 class Seeded:
+    n: int
     url: str
+    name: str
     instance: Path
     issuer_key: RSAKey
     issuer_url: str
     accounts: list[tuple[str, str]] = field(default_factory=list)  # (account_id, subject)
     subscriptions: dict[str, list[str]] = field(default_factory=dict)  # account_id -> ids
+    tokens: dict[str, str] = field(default_factory=dict)
 
     def token(self, subject: str, ttl: int = 3600) -> str:
-        from gateway.auth.signing import mint
+        if subject not in self.tokens:
+            from gateway.auth.signing import mint
 
-        return mint(self.issuer_key, issuer=self.issuer_url, audience=AUDIENCE, subject=subject,
-                    ttl=ttl, client_id="bench")
+            self.tokens[subject] = mint(self.issuer_key, issuer=self.issuer_url, audience=AUDIENCE,
+                                        subject=subject, ttl=ttl, client_id="bench")
+        return self.tokens[subject]
+
+    def take(self, count: int) -> list[tuple[str, str, str]]:
+        """`count` (account, subject, subscription), round-robin over the accounts, each
+        subscription handed out once."""
+        out, k = [], 0
+        while len(out) < count:
+            account_id, subject = self.accounts[k % len(self.accounts)]
+            subs = self.subscriptions[account_id]
+            if subs:
+                out.append((account_id, subject, subs.pop()))
+            elif not any(self.subscriptions.values()):
+                raise RuntimeError("not enough subscriptions seeded")
+            k += 1
+        return out
 
 
 def admin_url(url: str) -> str:
@@ -83,12 +104,12 @@ def admin_url(url: str) -> str:
 
 
 def create_database(base_url: str, name: str) -> str:
+    from sqlalchemy.engine import make_url
+
     engine = create_engine(admin_url(base_url), isolation_level="AUTOCOMMIT")
     with engine.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
     engine.dispose()
-    from sqlalchemy.engine import make_url
-
     return make_url(base_url).set(database=name).render_as_string(hide_password=False)
 
 
@@ -100,6 +121,8 @@ def drop_database(base_url: str, name: str) -> None:
 
 
 class HeldQueue:
+    """Collects jobs instead of running them (statement counts: the test thread runs them)."""
+
     def __init__(self):
         self.jobs = []
 
@@ -110,17 +133,17 @@ class HeldQueue:
         self.jobs.append((func, args))
 
 
-def make_app(url: str, instance: Path):
-    """An in-process app whose jobs are only collected: the served gateway's orders must be
-    carried out by its own workers, not relayed into this process."""
+def make_app(url: str, instance: Path, **overrides):
     from gateway import create_app
 
-    app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": str(instance), "REDIS_URL": None})
+    settings = {"DATABASE_URL": url, "INSTANCE_PATH": str(instance), "REDIS_URL": None}
+    settings.update(overrides)
+    app = create_app(settings)
     real = app.extensions["gateway.queue"]
-    if getattr(real, "relay", None) is not None:
-        real.relay = None  # the in-process queue's idle outbox relay
-    app.extensions["gateway.queue"] = HeldQueue()
-    return app
+    real.relay = None  # no periodic pass in this process
+    held = HeldQueue()
+    app.extensions["gateway.queue"] = held
+    return app, real, held
 
 
 def call(client, method, path, token=None, **kw):
@@ -133,15 +156,15 @@ def call(client, method, path, token=None, **kw):
     return r.get_json()
 
 
-def seed(url: str, instance: Path, tenants: int) -> Seeded:
+def seed(url: str, name: str, instance: Path, n: int, subs_total: int) -> Seeded:
     from gateway.auth.signing import create_client
     from gateway.migrate import upgrade
     from tenants.models import Subscription
 
     upgrade(url)
-    app = make_app(url, instance)
+    app, real, _ = make_app(url, instance)
     key = RSAKey.generate_key(2048, parameters={"kid": "bench-1"})
-    s = Seeded(url, instance, key, "https://idp.bench.example")
+    s = Seeded(n, url, name, instance, key, "https://idp.bench.example")
     client = app.test_client()
     sm = app.extensions["gateway.db"].sessionmaker
     with app.app_context():
@@ -154,22 +177,25 @@ def seed(url: str, instance: Path, tenants: int) -> Seeded:
     issuer = {"issuer": s.issuer_url, "audience": AUDIENCE,
               "jwks": {"keys": [dict(key.as_dict(private=False), alg="RS256")]}}
     start = datetime.now(UTC).date() - timedelta(days=10)
+    per_account = -(-subs_total // n)
     subs = []
-    for n in range(tenants):
+    for k in range(n):
         tenant = call(client, "POST", "/api/v1/tenants", admin, json={
-            "name": f"Bench {n}", "slug": f"bench-{n}", "issuers": [issuer]})
+            "name": f"Bench {k}", "slug": f"bench-{k}", "issuers": [issuer],
+            # Pinned self-serve: thousands of seats on one account stay self-serve (N=1).
+            "policy": {"segment": "self_serve"}})
         account = call(client, "POST", f"/api/v1/tenants/{tenant['id']}/accounts", admin, json={
-            "name": f"Bench {n} Inc", "country": "US", "currency": "USD",
+            "name": f"Bench {k} Inc", "country": "US", "currency": "USD",
             "billing_channel": "online", "payment_terms": "card"})
-        subject = f"billing-{n}@bench.example"
+        subject = f"billing-{k}@bench.example"
         call(client, "POST", f"/api/v1/accounts/{account['id']}/contacts", admin, json={
-            "subject": subject, "name": f"Billing {n}", "email": subject,
+            "subject": subject, "name": f"Billing {k}", "email": subject,
             "roles": ["billing_contact"]})
         call(client, "PUT", f"/api/v1/accounts/{account['id']}/payment-method", admin, json={
-            "token": f"pm_bench_{n}", "brand": "visa", "last4": "4242", "exp_month": 12,
+            "token": f"pm_bench_{k}", "brand": "visa", "last4": "4242", "exp_month": 12,
             "exp_year": 2099})
         s.accounts.append((account["id"], subject))
-        for _ in range(SUBS_PER_ACCOUNT):
+        for _ in range(per_account):
             subs.append(Subscription(
                 tenant_id=tenant["id"], account_id=account["id"], product="webinar",
                 plan="standard", licenses=1, billing_period="monthly", status="active",
@@ -180,57 +206,63 @@ def seed(url: str, instance: Path, tenants: int) -> Seeded:
     for sub in subs:
         s.subscriptions.setdefault(sub.account_id, []).append(sub.id)
     db.close()
+    real.stop()
     app.extensions["gateway.db"].dispose()
     return s
 
 
 # -- SQL statements per request (in-process) --------------------------------------------------
 def count_sql(seeded: Seeded) -> dict:
-    """Statements one quote, one order placement and its apply job send, on a warm app."""
+    """Statements (and commits) of one quote, one order placement and its apply job, warm."""
     from adapters.jobs import resolve
 
-    app = make_app(seeded.url, seeded.instance)
-    held = app.extensions["gateway.queue"]
+    app, real, held = make_app(seeded.url, seeded.instance, CACHE_MAX_AGE=3600)
     engine = app.extensions["gateway.db"].engine
     me = threading.get_ident()
-    statements: list[str] = []
+    statements, commits = [], []
 
     @event.listens_for(engine, "before_cursor_execute")
     def _count(conn, cursor, statement, parameters, context, executemany):
         if threading.get_ident() == me:
             statements.append(statement)
 
+    @event.listens_for(engine, "commit")
+    def _commit(conn):
+        if threading.get_ident() == me:
+            commits.append(1)
+
     client = app.test_client()
-    out = {"quote": [], "order": [], "apply": []}
-    picks = [0, len(seeded.accounts) // 2, len(seeded.accounts) - 1]
-    for round_, n in enumerate(picks):
-        account_id, subject = seeded.accounts[n]
+    out = {"quote": [], "order": [], "order_commits": [], "apply": []}
+    picks = seeded.take(3)  # the first round warms the caches
+    for round_, (account_id, subject, sub_id) in enumerate(picks):
         token = seeded.token(subject)
-        sub_id = seeded.subscriptions[account_id].pop()
         statements.clear()
         call(client, "POST", f"/api/v1/subscriptions/{sub_id}/quotes", token, json=QUOTE_BODY)
         out["quote"].append(len(statements))
         statements.clear()
+        commits.clear()
         call(client, "POST", f"/api/v1/accounts/{account_id}/orders", token,
              json={"items": [{"subscription_id": sub_id, **QUOTE_BODY}]},
              headers={"Idempotency-Key": f"count-{round_}"})
         out["order"].append(len(statements))
-        statements.clear()
-        for job, job_args in held.jobs:
+        out["order_commits"].append(len(commits))
+        real.wait_idle(10)  # the relay hands the job to the held queue
+        counted = 0
+        while held.jobs:  # the apply job (counted), then what it hands on (notifications)
+            job, job_args = held.jobs.pop(0)
+            statements.clear()
             with app.app_context():
                 resolve(job)(*job_args)
-        held.jobs.clear()
-        out["apply"].append(len(statements))
+            if job.endswith(".process_order"):
+                counted = len(statements)
+            real.wait_idle(10)
+        out["apply"].append(counted)
+    real.stop()
     app.extensions["gateway.db"].dispose()
-    return {k: v[1:] for k, v in out.items()}  # the first round warms caches
+    return {k: v[1:] for k, v in out.items()}
 
 
-def reserve(seeded: Seeded, count: int = 200) -> list[tuple[str, str, str]]:
-    """(account, subject, subscription) kept out of the load for the profile."""
-    picks = [seeded.accounts[k % len(seeded.accounts)] for k in range(count)]
-    return [(a, subj, seeded.subscriptions[a].pop()) for a, subj in picks]
-
-
+# -- profile ---------------------------------------------------------------------------------
 def by_package(stats: pstats.Stats) -> str:
     """Own (not cumulative) time summed per library / project package."""
     totals: dict[str, float] = {}
@@ -246,96 +278,81 @@ def by_package(stats: pstats.Stats) -> str:
         totals[key] = totals.get(key, 0.0) + tottime
     whole = sum(totals.values()) or 1.0
     return "\n".join(f"  {v:7.3f}s {100 * v / whole:5.1f}%  {k}"
-                     for k, v in sorted(totals.items(), key=lambda kv: -kv[1])[:14])
+                     for k, v in sorted(totals.items(), key=lambda kv: -kv[1])[:12])
 
 
-def send(client, kind: str, account_id: str, sub_id: str, token: str, key: str) -> None:
-    """One in-process quote, or one order with its own idempotency key."""
-    if kind == "quote":
+def profile_quotes(seeded: Seeded, count: int = 300, warm: int = 20) -> str:
+    """cProfile of in-process quotes (test client, one thread, warm): where a quote's time goes."""
+    app, real, _ = make_app(seeded.url, seeded.instance)
+    client = app.test_client()
+    work = [(a, seeded.token(subj), sub) for a, subj, sub in seeded.take(count + warm)]
+    for _, token, sub_id in work[:warm]:
         call(client, "POST", f"/api/v1/subscriptions/{sub_id}/quotes", token, json=QUOTE_BODY)
-    else:
-        call(client, "POST", f"/api/v1/accounts/{account_id}/orders", token,
-             json={"items": [{"subscription_id": sub_id, **QUOTE_BODY}]},
-             headers={"Idempotency-Key": key})
-
-
-def timed(seeded: Seeded, work: list[tuple[str, str, str]]) -> str:
-    """Wall time per in-process request, no profiler: the server's own cost of one request."""
-    app = make_app(seeded.url, seeded.instance)
-    client = app.test_client()
-    token = {subj: seeded.token(subj) for _, subj, _ in work}
-    lines = []
-    for kind in ("quote", "order"):
-        t0 = time.perf_counter()
-        for n, (account_id, subject, sub_id) in enumerate(work):
-            if n == WARM:  # the first requests fill SQLAlchemy's and psycopg's caches
-                t0 = time.perf_counter()
-            send(client, kind, account_id, sub_id, token[subject], f"timed-{n}")
-        lines.append(f"  {kind}: {1000 * (time.perf_counter() - t0) / (len(work) - WARM):.2f} ms per "
-                     f"request (in-process, one thread, {len(work) - WARM} requests after {WARM})")
+    t0 = time.perf_counter()
+    for _, token, sub_id in work[warm:]:
+        call(client, "POST", f"/api/v1/subscriptions/{sub_id}/quotes", token, json=QUOTE_BODY)
+    plain = 1000 * (time.perf_counter() - t0) / count
+    prof = cProfile.Profile()
+    prof.enable()
+    for _, token, sub_id in work[warm:]:
+        call(client, "POST", f"/api/v1/subscriptions/{sub_id}/quotes", token, json=QUOTE_BODY)
+    prof.disable()
+    real.stop()
     app.extensions["gateway.db"].dispose()
-    return "\n".join(lines)
+    stats = pstats.Stats(prof)
+    buf = io.StringIO()
+    stats.stream = buf
+    stats.sort_stats("tottime").print_stats(20)
+    cum = io.StringIO()
+    stats.stream = cum
+    stats.sort_stats("cumulative").print_stats(25)
+    return (f"== in-process quote: {plain:.2f} ms each without the profiler ({count} after {warm}"
+            f" warm, one thread, test client) ==\n== cProfile of {count} quotes: own time by "
+            f"package ==\n{by_package(stats)}\n== top by own time ==\n{_trim(buf.getvalue())}\n"
+            f"== top by cumulative time ==\n{_trim(cum.getvalue())}")
 
 
-def profile(seeded: Seeded, work: list[tuple[str, str, str]]) -> str:
-    """cProfile of in-process quotes and orders: where a request's time goes."""
-    app = make_app(seeded.url, seeded.instance)
-    client = app.test_client()
-    token = {subj: seeded.token(subj) for _, subj, _ in work}
-    report = []
-    for kind in ("quote", "order"):
-        prof = cProfile.Profile()
-        prof.enable()
-        for n, (account_id, subject, sub_id) in enumerate(work):
-            send(client, kind, account_id, sub_id, token[subject], f"prof-{n}")
-        prof.disable()
-        stats = pstats.Stats(prof)
-        buf = io.StringIO()
-        stats.stream = buf
-        stats.sort_stats("tottime").print_stats(25)
-        report.append(f"== cProfile: {len(work)} in-process {kind}s; own time by package ==\n"
-                      f"{by_package(stats)}\n{buf.getvalue()}")
-    app.extensions["gateway.db"].dispose()
-    return "\n".join(report)
+def _trim(report: str) -> str:
+    lines = report.splitlines()
+    start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
+    return "\n".join(line.replace(str(ROOT) + "/", "").replace(
+        str(Path(sys.executable).parent.parent) + "/lib/", "") for line in lines[start:] if line)
 
 
-# -- the served gateway and the load ---------------------------------------------------------
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
-
-
+# -- processes -------------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
 
 
-def serve(seeded: Seeded, workers: int, threads: int, log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = dict(os.environ, GATEWAY_DATABASE_URL=seeded.url, GATEWAY_INSTANCE_PATH=str(seeded.instance),
-               PYTHONPATH=str(ROOT))
+def wait_up(base: str, proc: subprocess.Popen, log: Path) -> None:
+    import requests
+
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited; see {log}:\n{log.read_text()[-2000:]}")
+        try:
+            if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise RuntimeError(f"gunicorn did not come up; see {log}")
+
+
+def env_for(seeded: Seeded, redis: str | None, queue_name: str) -> dict:
+    env = dict(os.environ, GATEWAY_DATABASE_URL=seeded.url, PYTHONPATH=str(ROOT),
+               GATEWAY_INSTANCE_PATH=str(seeded.instance), GATEWAY_QUEUE_NAME=queue_name)
     env.pop("GATEWAY_REDIS_URL", None)
-    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    proc = subprocess.Popen(
-        [gunicorn, "-w", str(workers), "-k", "gthread", "--threads", str(threads),
-         "-b", f"{HOST}:{port}", "--log-level", "warning", "gateway:create_app()"],
-        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://{HOST}:{port}"
-    deadline = time.monotonic() + 30
-    try:
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    return proc, base
-            except requests.RequestException:
-                time.sleep(0.2)
-        raise RuntimeError(f"gunicorn did not come up; see {log}")
-    except BaseException:
-        stop(proc)
-        raise
+    if redis:
+        env["GATEWAY_REDIS_URL"] = redis
+    return env
+
+
+def start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -348,35 +365,39 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def _cpu_by_pid() -> dict[int, tuple[str, int, float]]:
-    """pid -> (command, session id, CPU seconds) from /proc (Linux); {} elsewhere."""
-    out, tick = {}, os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            raw = (entry / "stat").read_text()
-        except OSError:
-            continue
-        comm = raw[raw.index("(") + 1:raw.rindex(")")]
-        fields = raw[raw.rindex(")") + 2:].split()
-        out[int(entry.name)] = (comm, int(fields[3]), (int(fields[11]) + int(fields[12])) / tick)
-    return out
-
-
 class CpuMeter:
-    """CPU seconds spent by this client process, the gunicorn session and PostgreSQL."""
+    """CPU seconds by process group, from /proc: wrk, the gunicorn session, the RQ worker's
+    session, redis-server, and the PostgreSQL backends serving this database."""
 
-    def __init__(self, server_session: int):
-        self.server_session = server_session
+    def __init__(self, database: str, sessions: dict[str, int]):
+        self.database = database
+        self.sessions = sessions
+        self.tick = os.sysconf("SC_CLK_TCK")
 
     def snapshot(self) -> dict[str, dict[int, float]]:
-        groups: dict[str, dict[int, float]] = {"client": {}, "gunicorn": {}, "postgres": {}}
-        for pid, (comm, session, cpu) in _cpu_by_pid().items():
-            if pid == os.getpid():
-                groups["client"][pid] = cpu
-            elif session == self.server_session:
-                groups["gunicorn"][pid] = cpu
-            elif comm.startswith("postgres"):
-                groups["postgres"][pid] = cpu
+        groups: dict[str, dict[int, float]] = {"wrk": {}, **{k: {} for k in self.sessions},
+                                               "postgres": {}, "redis": {}}
+        for entry in Path("/proc").glob("[0-9]*"):
+            try:
+                raw = (entry / "stat").read_text()
+                comm = raw[raw.index("(") + 1:raw.rindex(")")]
+                fields = raw[raw.rindex(")") + 2:].split()
+                cpu = (int(fields[11]) + int(fields[12])) / self.tick
+                session = int(fields[3])
+                group = next((k for k, v in self.sessions.items() if v == session), None)
+                if group is None:
+                    if comm == "wrk":
+                        group = "wrk"
+                    elif comm.startswith("redis-server"):
+                        group = "redis"
+                    elif comm.startswith("postgres"):
+                        cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                        if f" {self.database} " in cmdline:
+                            group = "postgres"
+                if group is not None:
+                    groups[group][int(entry.name)] = cpu
+            except (OSError, ValueError):
+                continue
         return groups
 
     @staticmethod
@@ -384,110 +405,66 @@ class CpuMeter:
         return {g: sum(v - before[g].get(pid, 0.0) for pid, v in after[g].items()) for g in after}
 
 
+# -- load ------------------------------------------------------------------------------------
 @dataclass
-class Result:
+class Phase:
     name: str
-    done: int
-    errors: int
+    requests: int
+    ok: int
+    not_ok: int
     seconds: float
-    latencies: list[float]
-    statuses: dict[int, int]
-    cpu: dict[str, float] = field(default_factory=dict)
+    p50: float
+    p99: float
+    cpu: dict[str, float]
+    socket_errors: int = 0
+    note: str = ""
+    completed: int | None = None  # orders phases: how many of those placed were carried out
+    placed: int | None = None
 
     @property
     def rate(self) -> float:
-        return self.done / self.seconds if self.seconds else 0.0
-
-    def pct(self, p: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+        return self.ok / self.seconds if self.seconds else 0.0
 
     def cpu_line(self) -> str:
-        total = self.done + self.errors
-        if not self.cpu or not total:
-            return f"{self.name:<8} (no /proc: CPU not measured)"
-        per = {k: 1000 * v / total for k, v in self.cpu.items()}
-        busy = sum(self.cpu.values()) / self.seconds
-        return (f"{self.name:<8} " + "  ".join(f"{k} {v:6.2f}" for k, v in per.items())
-                + f"   (all: {sum(per.values()):.2f} ms; {busy:.2f} of {os.cpu_count()} CPUs busy)")
-
-    def line(self) -> str:
-        return (f"{self.name:<8} {self.done:>7} {self.errors:>6} {self.seconds:>7.2f} {self.rate:>9.1f} "
-                f"{self.pct(50):>8.2f} {self.pct(99):>8.2f}  {dict(sorted(self.statuses.items()))}")
+        total = self.requests or 1
+        return "  ".join(f"{k} {1000 * v / total:.2f}" for k, v in self.cpu.items() if v) + \
+            f"  | all {1000 * sum(self.cpu.values()) / total:.2f} ms"
 
 
-def drive(name: str, requests_: list, clients: int, seconds: float, meter: CpuMeter | None = None) -> Result:
-    """Send the prepared requests (method, url, kwargs) from `clients` threads, each with its own
-    Session, until all are sent or `seconds` have passed."""
-    lock = threading.Lock()
-    position = iter(range(len(requests_)))
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    local = threading.local()
-    before = meter.snapshot() if meter else None
-    start = time.perf_counter()
-    deadline = start + seconds
-
-    def worker():
-        local.session = requests.Session()
-        mine, codes = [], {}
-        while time.perf_counter() < deadline:
-            with lock:
-                i = next(position, None)
-            if i is None:
-                break
-            method, url, kwargs = requests_[i]
-            t0 = time.perf_counter()
-            r = local.session.request(method, url, timeout=30, **kwargs)
-            mine.append(time.perf_counter() - t0)
-            codes[r.status_code] = codes.get(r.status_code, 0) + 1
-        local.session.close()
-        with lock:
-            latencies.extend(mine)
-            for k, v in codes.items():
-                statuses[k] = statuses.get(k, 0) + v
-
-    with ThreadPoolExecutor(clients) as pool:
-        for f in [pool.submit(worker) for _ in range(clients)]:
-            f.result()
-    elapsed = time.perf_counter() - start
-    cpu = CpuMeter.spent(before, meter.snapshot()) if meter else {}
-    ok = sum(v for k, v in statuses.items() if 200 <= k < 300)
-    return Result(name, ok, sum(statuses.values()) - ok, elapsed, latencies, statuses, cpu)
+def wrk(name: str, url: str, script: Path, args: list[str], seconds: float, connections: int,
+        threads: int, meter: CpuMeter) -> Phase:
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency",
+           "--timeout", "10s", "-s", str(script), url]
+    if args:
+        cmd += ["--", *args]
+    before = meter.snapshot()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)  # wrk has exited: its CPU from its rusage
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {out[-2000:]}")
+    cpu = CpuMeter.spent(before, meter.snapshot())
+    cpu["wrk"] = usage.ru_utime + usage.ru_stime
+    line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
+    d = json.loads(line[len("WRKJSON "):])
+    return Phase(name, d["requests"], d["ok"], d["not_ok"], d["duration_us"] / 1e6,
+                 d["p50_us"] / 1000, d["p99_us"] / 1000, cpu, d["socket_errors"])
 
 
-def load(seeded: Seeded, base: str, args, meter: CpuMeter) -> dict[str, Result]:
-    tokens = {subj: seeded.token(subj) for _, subj in seeded.accounts}
-    health = [("GET", f"{base}/healthz", {})] * args.max_requests
-    quotes = []
-    for n in range(args.max_requests):
-        account_id, subject = seeded.accounts[n % len(seeded.accounts)]
-        subs = seeded.subscriptions[account_id]
-        quotes.append(("POST", f"{base}/api/v1/subscriptions/{subs[n % len(subs)]}/quotes",
-                       {"json": QUOTE_BODY, "headers": {"Authorization": f"Bearer {tokens[subject]}"}}))
-    # Orders: one per subscription, interleaved across accounts so that no two in flight share one.
-    orders = []
-    depth = max(len(v) for v in seeded.subscriptions.values())
-    for j in range(depth):
-        for account_id, subject in seeded.accounts:
-            subs = seeded.subscriptions[account_id]
-            if j < len(subs):
-                orders.append(("POST", f"{base}/api/v1/accounts/{account_id}/orders", {
-                    "json": {"items": [{"subscription_id": subs[j], **QUOTE_BODY}]},
-                    "headers": {"Authorization": f"Bearer {tokens[subject]}",
-                                "Idempotency-Key": uuid.uuid4().hex}}))
-    orders = orders[:args.max_requests]
-    warm = args.clients * 20
-    drive("warm-up", health[:warm] + quotes[-warm:], args.clients, 10)
-    results = {"healthz": drive("healthz", health, args.clients, args.seconds, meter),
-               "quote": drive("quote", quotes, args.clients, args.seconds, meter),
-               "order": drive("order", orders, args.clients, args.seconds, meter)}
-    return results
+def request_file(path: Path, rows: list[tuple[str, str, str]]) -> Path:
+    path.write_text("".join(f"{p}\t{t}\t{b}\n" for p, t, b in rows))
+    return path
 
 
-def wait_applied(url: str, placed: int, timeout: float = 120) -> tuple[int, float]:
+def orders_file(path: Path, seeded: Seeded, count: int) -> Path:
+    return request_file(path, [(f"/api/v1/accounts/{a}/orders", seeded.token(subj),
+                                json.dumps({"items": [{"subscription_id": sub, **QUOTE_BODY}]}))
+                               for a, subj, sub in seeded.take(count)])
+
+
+def wait_completed(url: str, timeout: float) -> tuple[int, int, float]:
+    """(completed, placed) orders of the load (not the counting rounds), once all are done."""
     from gateway.orders.models import Order
 
     engine = create_engine(url)
@@ -495,92 +472,167 @@ def wait_applied(url: str, placed: int, timeout: float = 120) -> tuple[int, floa
     try:
         while True:
             with engine.connect() as c:
-                done = c.scalar(select(func.count()).select_from(Order)
-                                .where(Order.status == "completed", ~Order.idempotency_key.like("count-%")))
+                rows = dict(c.execute(select(Order.status, func.count())
+                                      .where(~Order.idempotency_key.like("count-%"))
+                                      .group_by(Order.status)).all())
+            placed, done = sum(rows.values()), rows.get("completed", 0)
             if done >= placed or time.perf_counter() - t0 > timeout:
-                return done, time.perf_counter() - t0
+                return done, placed, time.perf_counter() - t0
             time.sleep(0.2)
     finally:
         engine.dispose()
 
 
-# -- main ------------------------------------------------------------------------------------
+def run_size(seeded: Seeded, args, work: Path) -> dict:
+    out: dict = {"phases": []}
+    queue_name = f"bench-{secrets.token_hex(4)}"
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    flask = str(Path(sys.executable).with_name("flask"))
+    serve_cmd = [gunicorn, *GUNICORN, "-b", f"{HOST}:{port}", "--log-level", "warning", "wsgi:app"]
+    lua = BENCH / "load.lua"
+    quotes = request_file(work / f"quotes-{seeded.n}.tsv", [
+        (f"/api/v1/subscriptions/{sub}/quotes", seeded.token(subj), json.dumps(QUOTE_BODY))
+        for a, subj, sub in seeded.take(min(2000, sum(map(len, seeded.subscriptions.values())) // 3))])
+    orders_inproc = orders_file(work / f"orders-a-{seeded.n}.tsv", seeded, args.orders)
+    orders_rq = orders_file(work / f"orders-b-{seeded.n}.tsv", seeded, args.orders)
+
+    # (a) in-process queue
+    proc = start(serve_cmd, env_for(seeded, None, queue_name), work / "gunicorn-a.log")
+    try:
+        wait_up(base, proc, work / "gunicorn-a.log")
+        meter = CpuMeter(seeded.name, {"gunicorn": proc.pid})
+        c, t = args.connections, args.threads
+        wrk("warm", f"{base}/healthz", BENCH / "healthz.lua", [], 2, c, t, meter)
+        wrk("warm", base, lua, [str(quotes), str(t), "quote"], 3, c, t, meter)
+        out["phases"].append(wrk("healthz", f"{base}/healthz", BENCH / "healthz.lua", [],
+                                 args.seconds, c, t, meter))
+        out["phases"].append(wrk("quote", base, lua, [str(quotes), str(t), "quote"],
+                                 args.seconds, c, t, meter))
+        before = meter.snapshot()
+        phase = wrk("order", base, lua, [str(orders_inproc), str(t), "order"], args.seconds, c, t,
+                    meter)
+        done, placed, waited = wait_completed(seeded.url, 120)
+        phase.cpu = {**CpuMeter.spent(before, meter.snapshot()), "wrk": phase.cpu["wrk"]}
+        phase.completed, phase.placed = done, placed
+        phase.note = (f"in-process queue: {done}/{placed} completed, {waited:.1f}s after the "
+                      f"phase; CPU includes applying")
+        out["phases"].append(phase)
+    finally:
+        stop(proc)
+
+    # (b) Redis and one RQ worker
+    if args.redis:
+        env = env_for(seeded, args.redis, queue_name)
+        proc = start(serve_cmd, env, work / "gunicorn-b.log")
+        worker = start([flask, "--app", "wsgi", "worker"], env, work / "worker.log")
+        try:
+            wait_up(base, proc, work / "gunicorn-b.log")
+            meter = CpuMeter(seeded.name, {"gunicorn": proc.pid, "rq-worker": worker.pid})
+            c, t = args.connections, args.threads
+            base_done = wait_completed(seeded.url, 0)[0]
+            before = meter.snapshot()
+            phase = wrk("order-rq", base, lua, [str(orders_rq), str(t), "order"], args.seconds, c,
+                        t, meter)
+            done, placed, waited = wait_completed(seeded.url, 300)
+            phase.cpu = {**CpuMeter.spent(before, meter.snapshot()), "wrk": phase.cpu["wrk"]}
+            phase.completed, phase.placed = done - base_done, placed - base_done
+            phase.note = (f"Redis + 1 RQ worker: {done - base_done}/{placed - base_done} "
+                          f"completed, {waited:.1f}s after the phase; CPU includes applying")
+            out["phases"].append(phase)
+        finally:
+            stop(worker)
+            stop(proc)
+            from redis import Redis
+
+            r = Redis.from_url(args.redis)
+            for k in r.scan_iter(f"rq:*{queue_name}*"):
+                r.delete(k)
+    return out
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def report(n: int, counts: dict, result: dict) -> bool:
+    phases = {p.name: p for p in result["phases"]}
+    bare = phases["healthz"].rate
+    print(f"\n== N={n} accounts (load average {loadavg()}) ==")
+    print(f"SQL statements per request (in-process, warm): quote {counts['quote']}, "
+          f"order placement {counts['order']} with {counts['order_commits']} commit(s), "
+          f"apply job {counts['apply']}")
+    print(f"{'phase':<9} {'requests':>8} {'ok':>7} {'not ok':>6} {'req/s':>8} {'/healthz':>8} "
+          f"{'p50 ms':>7} {'p99 ms':>7}")
+    for p in result["phases"]:
+        print(f"{p.name:<9} {p.requests:>8} {p.ok:>7} {p.not_ok + p.socket_errors:>6} "
+              f"{p.rate:>8.1f} {p.rate / bare:>8.3f} {p.p50:>7.2f} {p.p99:>7.2f}")
+    print("CPU ms per request by process:")
+    for p in result["phases"]:
+        print(f"  {p.name:<9} {p.cpu_line()}")
+    for p in result["phases"]:
+        if p.note:
+            print(f"  {p.name}: {p.note}")
+    q, o = phases["quote"], phases["order"]
+    verdict = {"quote >= 15% of /healthz": q.rate / bare >= TARGETS["quote_ratio"],
+               "order >= 6% of /healthz": o.rate / bare >= TARGETS["order_ratio"],
+               "quote p99 <= 100 ms": q.p99 <= TARGETS["quote_p99_ms"],
+               "quote <= 3 statements": max(counts["quote"]) <= 3,
+               "order <= 8 statements, 1 commit": max(counts["order"]) <= 8
+               and set(counts["order_commits"]) == {1},
+               "apply <= 6 statements": max(counts["apply"]) <= 6,
+               "every order completed": all(p.completed == p.placed
+                                            for p in result["phases"] if p.placed is not None)}
+    print("targets: " + "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in verdict.items()))
+    return all(verdict.values())
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pg", default=os.environ.get("GATEWAY_BENCH_POSTGRES_URL")
                    or os.environ.get("GATEWAY_TEST_POSTGRES_URL")
-                   or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
-                   help="any database URL on the server; fresh databases are created beside it")
-    p.add_argument("--sizes", default="1,200", help="tenants per run (the load runs on the largest)")
-    p.add_argument("--seconds", type=float, default=8.0, help="time bound per load phase")
-    p.add_argument("--max-requests", type=int, default=4000, help="count bound per load phase")
-    p.add_argument("--clients", type=int, default=16, help="client threads")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--threads", type=int, default=4)
-    p.add_argument("--profile", action="store_true", help="cProfile in-process quotes and orders")
-    p.add_argument("--keep", action="store_true", help="keep the databases and the instance folder")
+                   or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    p.add_argument("--redis", default=os.environ.get("GATEWAY_BENCH_REDIS_URL")
+                   or os.environ.get("GATEWAY_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0",
+                   help="'' to skip the RQ phase")
+    p.add_argument("--sizes", default="1,1000", help="accounts (one tenant each) per database")
+    p.add_argument("--seconds", type=float, default=8.0, help="per wrk phase")
+    p.add_argument("--connections", type=int, default=16)
+    p.add_argument("--threads", type=int, default=2, help="wrk threads")
+    p.add_argument("--orders", type=int, default=ORDERS_PER_PHASE,
+                   help="subscriptions reserved per orders phase (one order each)")
+    p.add_argument("--no-profile", action="store_true")
+    p.add_argument("--keep", action="store_true", help="keep the databases and the work folder")
     args = p.parse_args()
-    sizes = sorted(int(n) for n in args.sizes.split(","))
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (make bench installs it: apt-get install wrk)")
+    sizes = [int(n) for n in args.sizes.split(",")]
     work = Path(tempfile.mkdtemp(prefix="gw-bench-"))
-    created, ok = [], True
-    print(f"bench: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, server and client on {HOST}; "
-          f"load average {loadavg()} (other work on the machine skews the figures)")
+    created, ok, last = [], True, None
+    print(f"bench: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, wrk -t{args.threads} "
+          f"-c{args.connections} -d{args.seconds:g}s; gunicorn {' '.join(GUNICORN)} wsgi:app on "
+          f"{HOST}; load average {loadavg()} (others' work on the machine skews absolute figures)")
     try:
-        counts, seeded = {}, None
         for n in sizes:
             name = f"gw_bench_{secrets.token_hex(4)}_{n}"
             url = create_database(args.pg, name)
             created.append(name)
             t0 = time.perf_counter()
-            seeded = seed(url, work / f"instance-{n}", n)
-            print(f"seeded N={n}: {n} tenants/accounts, {n * SUBS_PER_ACCOUNT} subscriptions "
-                  f"in {time.perf_counter() - t0:.1f}s (database {name})")
-            counts[n] = count_sql(seeded)
-        print("\nSQL statements per request (in-process, warm; one figure per sampled account):")
-        for n, c in counts.items():
-            print(f"  N={n:<5} quote {c['quote']}  order placement {c['order']}  apply job {c['apply']}")
-        per_quote = {q for c in counts.values() for q in c["quote"]}
-        constant = len(per_quote) == 1
-        print(f"  SQL per quote constant across N: {constant} ({sorted(per_quote)})")
-
-        kept = reserve(seeded, 300) if args.profile else []
-        proc, base = serve(seeded, args.workers, args.threads, work / "gunicorn.log")
-        try:
-            results = load(seeded, base, args, CpuMeter(proc.pid))
-            # the workers' in-process queues carry the orders out: wait before stopping them
-            placed = results["order"].done
-            applied, waited = wait_applied(seeded.url, placed, timeout=60)
-        finally:
-            stop(proc)
-        print(f"\nload: gunicorn -w {args.workers} -k gthread --threads {args.threads}; "
-              f"{args.clients} client threads; bounds {args.max_requests} requests / {args.seconds:g}s "
-              f"per phase; N={sizes[-1]}")
-        print(f"{'phase':<8} {'ok':>7} {'errors':>6} {'seconds':>7} {'req/s':>9} {'p50 ms':>8} "
-              f"{'p99 ms':>8}  statuses")
-        for r in results.values():
-            print(r.line())
-        print("\nCPU ms per request (this client, gunicorn workers, PostgreSQL; the order phase's "
-              "gunicorn figure includes the queue applying orders):")
-        for r in results.values():
-            print(r.cpu_line())
-        bare = results["healthz"].rate
-        q_ratio = results["quote"].rate / bare if bare else 0.0
-        o_ratio = results["order"].rate / bare if bare else 0.0
-        print(f"\nquote/bare = {q_ratio:.3f} (target >= {TARGET_QUOTE_RATIO})")
-        print(f"order/bare = {o_ratio:.3f}")
-        print(f"orders/s   = {results['order'].rate:.1f} (target >= {TARGET_ORDERS_PER_S:g}); "
-              f"{applied}/{placed} applied by the queue (waited {waited:.1f}s after the phase)")
-        verdict = {"quote_ratio": q_ratio >= TARGET_QUOTE_RATIO,
-                   "orders_per_s": results["order"].rate >= TARGET_ORDERS_PER_S,
-                   "sql_per_quote_constant": constant}
-        print("targets:", json.dumps(verdict))
-        ok = all(verdict.values()) and all(r.errors == 0 for r in results.values())
-        print(f"load average at the end: {loadavg()}")
-        if args.profile:
+            seeded = seed(url, name, work / f"instance-{n}", n, 2 * args.orders + 2500)
+            print(f"seeded N={n}: {n} tenants/accounts, "
+                  f"{sum(map(len, seeded.subscriptions.values()))} subscriptions in "
+                  f"{time.perf_counter() - t0:.1f}s (database {name})", flush=True)
+            counts = count_sql(seeded)
+            result = run_size(seeded, args, work)
+            ok = report(n, counts, result) and ok
+            last = seeded
+        if last is not None and not args.no_profile:
             print()
-            print("in-process cost of one request:")
-            print(timed(seeded, kept[:150 + WARM]))
-            print(profile(seeded, kept[150 + WARM:]))
+            print(profile_quotes(last))
     finally:
         if args.keep:
             print(f"kept: databases {created}, folder {work}")

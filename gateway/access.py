@@ -51,31 +51,38 @@ def visible_account_ids() -> frozenset[str] | None:
     return frozenset(p.memberships)
 
 
-def load_account(db, account_id: str, need: str = "read", who: Principal | None = None) -> Account:
+_FETCH = object()
+
+
+def load_account(db, account_id: str, need: str = "read", who: Principal | None = None,
+                 loaded=_FETCH) -> Account:
     """The account, if the caller may `need` ("read" | "bill" | "admin") it; 404 if invisible.
-    `who` is the caller (use cases pass theirs; else the request's)."""
+    `who` is the caller (use cases pass theirs; else the request's); `loaded`, the row if the
+    use case read it already (None: it does not exist)."""
     p = who or principal()
+    check_rights(db, p, account_id, need)
+    account = db.get(Account, account_id) if loaded is _FETCH else loaded
+    if account is None:
+        raise not_found("account")
+    logs.note_tenant(account.tenant_id)
+    return account
+
+
+def check_rights(db, p: Principal, account_id: str, need: str) -> None:
+    """What the caller's token alone decides (no query unless refusing a non-billing contact)."""
     if p.kind == "service":
         wanted = {"read": READ_SCOPES, "bill": frozenset({"billing"}),
                   "admin": frozenset({"admin"})}[need]
         if not p.scopes & wanted:
             raise insufficient_scope("read" if need == "read" else
                                      "billing" if need == "bill" else "admin")
-        account = db.get(Account, account_id)
-        if account is None:
-            raise not_found("account")
-        logs.note_tenant(account.tenant_id)
-        return account
+        return
     if p.kind != "contact" or account_id not in p.memberships:
         raise not_found("account")
-    account = db.get(Account, account_id)
-    if account is None:
-        raise not_found("account")
-    logs.note_tenant(account.tenant_id)
     if need == "read":
-        return account
+        return
     if need == "bill" and "billing_contact" in p.roles_on(account_id):
-        return account
+        return
     if need == "admin":
         raise insufficient_scope("admin")
     raise GatewayError(

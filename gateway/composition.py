@@ -43,13 +43,7 @@ def build(app, db: Session, principal: Principal | None) -> Deps:
                 corporate_portal=ext.get("gateway.corporate_portal"),
                 notifier=ext.get("gateway.notifier"), cache=ext["gateway.cache"],
                 dumps=app.json.dumps,
-                relay=lambda: _relay(app))
-
-
-def _relay(app) -> None:
-    from adapters.outbox import relay
-
-    relay(app.extensions["gateway.db"].sessionmaker, app.extensions["gateway.queue"])
+                relay=ext.get("gateway.relay") or (lambda: None))
 
 
 def for_request() -> Deps:

@@ -44,10 +44,18 @@ def init_app(app: Flask) -> None:
     from adapters import wiring as adapters_wiring
 
     adapters_wiring.init_app(app)
-    from gateway.orders.jobs import tick
+    from gateway.orders.jobs import relay_outbox, tick
 
-    if hasattr(app.extensions["gateway.queue"], "relay"):
-        app.extensions["gateway.queue"].relay = tick  # the in-process queue runs it when idle
+    queue = app.extensions["gateway.queue"]
+    if hasattr(queue, "poke"):
+        queue.relay = tick  # the in-process queue runs it when idle
+        queue.relay_outbox = relay_outbox
+        app.extensions["gateway.relay"] = queue.poke
+    else:  # RQ: a thread of this process relays after each commit, not the request
+        from adapters.outbox import Relayer
+
+        relayer = Relayer(app.extensions["gateway.db"].sessionmaker, queue, cfg["TICK_SECONDS"])
+        app.extensions["gateway.relay"] = relayer.poke
 
     logs.init_app(app)  # before authentication: a refused request has its id and line too
     api = register_api(app)

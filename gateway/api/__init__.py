@@ -9,7 +9,7 @@ from gateway.errors import Api
 
 PUBLIC_ENDPOINTS = {
     "ops.Healthz", "ops.Readyz", "ops.Jwks", "ops.Token", "ops.DevJwks",
-    "api-docs.openapi_json", "api-docs.openapi_swagger_ui", "static",
+    "api-docs.openapi_json", "web_docs.docs", "static",
 }
 
 

@@ -218,7 +218,7 @@ class CaseAccountSchema(Strict):
     payment_method = fields.Dict(allow_none=True)
 
 
-class ContactRefSchema(Strict):
+class BillingContactSchema(Strict):
     name = fields.String()
     email = fields.String()
 
@@ -233,7 +233,7 @@ class HistorySchema(Strict):
 
 class CaseDetailSchema(CaseSchema):
     account = fields.Nested(CaseAccountSchema)
-    billing_contacts = fields.List(fields.Nested(ContactRefSchema))
+    billing_contacts = fields.List(fields.Nested(BillingContactSchema))
     order = fields.Nested(OrderDetailSchema, allow_none=True)
     route_reason = fields.String()
     history = fields.List(fields.Nested(HistorySchema))

@@ -99,8 +99,9 @@ def _load_issuer(url: str) -> TrustedIssuer | None:
 
 def authenticate() -> None:
     """before_request: every endpoint not explicitly public needs a valid token."""
-    if request.endpoint in current_app.extensions["gateway.public_endpoints"] or (
-        request.endpoint is None
+    ext = current_app.extensions
+    if request.endpoint in ext["gateway.public_endpoints"] or request.endpoint is None or (
+        request.endpoint in ext.get("gateway.page_endpoints", ())  # session cookie (gateway.web)
     ):
         return
     protector = current_app.extensions["gateway.protector"]

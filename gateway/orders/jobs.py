@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from adapters.models import AdvisorCase, PortalQuote
 from gateway import composition, logs, metrics
@@ -25,7 +26,10 @@ def process_order(order_id: str) -> None:
     """Queue job for billing-center orders; safe to run twice."""
     deps = composition.for_job()
     db = deps.db
-    order = db.get(Order, order_id, with_for_update=True)
+    # The order and its items in one statement; the row lock makes a second run wait, then see
+    # it completed.
+    order = db.execute(select(Order).options(joinedload(Order.items)).where(Order.id == order_id)
+                       .with_for_update(of=Order)).unique().scalar_one_or_none()
     if order is None or order.status != lifecycle.PROCESSING:
         return
     apply(deps, order)
@@ -189,10 +193,13 @@ def requeue_stuck_orders() -> int:
 
 
 def relay_outbox() -> None:
-    """Hands what the outbox holds to the job queue."""
+    """Hands what the outbox holds to the job queue, then makes the webhook deliveries of new
+    events (and hands them over too)."""
     from adapters.outbox import relay
+    from gateway.webhooks.delivery import fan_out
 
     relay(current_app.extensions["gateway.db"].sessionmaker, current_app.extensions["gateway.queue"])
+    fan_out()
 
 
 def tick() -> None:

@@ -13,6 +13,7 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import func, select
+from sqlalchemy.orm import lazyload
 
 from adapters.models import AdvisorCase, PortalQuote
 from gateway.orders.models import Order
@@ -59,7 +60,8 @@ def format_money(amount: Decimal, currency: str, locale: str) -> str:
 
 
 def recipients(db, order: Order) -> list[Recipient]:
-    tenant = db.get(Tenant, order.tenant_id)
+    # Its locale only: not its issuers (an eager, JWKS-sized load).
+    tenant = db.get(Tenant, order.tenant_id, options=[lazyload(Tenant.issuers)])
     rows = db.execute(select(Contact.name, Contact.email, Contact.locale, Membership.roles)
                       .join(Membership, Membership.contact_id == Contact.id)
                       .where(Membership.account_id == order.account_id)
@@ -86,8 +88,9 @@ def order_messages(db, order: Order, step: str, *, now: datetime,
 def _facts(db, order: Order, step: str) -> dict:
     names = {}
     for item in order.items:
-        product = db.get(Product, item.product)
-        plans = {p.code: p.name for p in db.scalars(select(Plan).where(Plan.product_code == item.product))}
+        # Names only: not the plans' and prices' eager loads.
+        product = db.get(Product, item.product, options=[lazyload(Product.plans)])
+        plans = dict(db.execute(select(Plan.code, Plan.name).where(Plan.product_code == item.product)).all())
         names[item.id] = (product.name if product else item.product, plans)
     facts: dict = {"names": names, "case": None, "advisor": None, "quote": None, "grown": []}
     if step == "awaiting_advisor":

@@ -69,7 +69,8 @@ class OrderItem(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)
-    subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id"))
+    # Indexed: placing an order asks whether an open one already changes the subscription.
+    subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id"), index=True)
     # The subscription's version when priced: applying to any other version is refused.
     subscription_version: Mapped[int | None] = mapped_column(Integer)
     product: Mapped[str] = mapped_column(String(60))
@@ -111,6 +112,8 @@ class Event(Base):
     tenant_id: Mapped[str] = mapped_column(String(40), index=True)
     data: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = stamped()
+    # Set when the webhook fan-out pass has made the event's deliveries (gateway.webhooks).
+    fanned_out_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
 
 
 class AuditRecord(Base):

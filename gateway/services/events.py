@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session
 from gateway import logs, metrics
 from gateway.access import require_any_scope
 from gateway.orders.models import AuditRecord, Event
-from gateway.webhooks import delivery
 
 
 def record(db, type_: str, tenant_id: str, data: dict) -> None:
@@ -18,14 +17,13 @@ def record(db, type_: str, tenant_id: str, data: dict) -> None:
 
 @sa_event.listens_for(Session, "before_flush")
 def _observe(db, _flush_context, _instances) -> None:
-    """Every event, whoever adds it (here, the order lifecycle, any module to come), is logged,
-    counted and fanned out to the webhook endpoints that want it, in its own transaction."""
+    """Every event added through the session, whoever adds it, is logged and counted (no
+    statement). Webhooks pick up every event, however inserted, in their fan-out pass."""
     for obj in list(db.new):
         if isinstance(obj, Event) and not getattr(obj, "_observed", False):
             obj._observed = True
             logs.event(obj.type, obj.tenant_id, obj.data or {})
             metrics.order_event(db, obj.type, obj.data or {})
-            delivery.on_event(db, obj)
 
 
 def audit(db, *, tenant_id: str, account_id: str, actor: str, action: str, data: dict) -> None:

@@ -1,5 +1,12 @@
 """Placing orders: idempotent, priced again at order time, written with their outbox in one
-transaction, then carried out from the job queue."""
+transaction, then carried out from the job queue.
+
+The happy path is a fixed number of statements whatever the account holds: lock the account and
+the subscriptions (1), read what pricing needs and the key's record (1), write the order, its
+items, event, outbox row, audit record and the key's answer (6), one commit. The key is claimed
+in that same transaction: a refusal or a crash rolls it back with the order, so the key is free
+again, and a concurrent duplicate waits on the account's row lock or, if it holds the key's
+advisory lock, is told `idempotency_key_in_use`."""
 
 from __future__ import annotations
 
@@ -9,23 +16,25 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, literal, select, true
 from sqlalchemy.exc import IntegrityError
 
-from gateway.access import advisor_sees_account, load_account, principal
+from gateway import logs
+from gateway.access import advisor_sees_account, check_rights, load_account, principal
 from gateway.errors import GatewayError, not_found
 from gateway.orders import dispatch, lifecycle
-from gateway.orders.models import OPEN_STATUSES, CartItem, IdempotencyRecord, Order, OrderItem
-from gateway.services import cart, claims, events, pricing
+from gateway.orders.models import CartItem, IdempotencyRecord, Order, OrderItem
+from gateway.services import cart, events, facts, pricing
 from gateway.services.licenses import assigned_count
 from gateway.services.views import money
 from routing.requirements import outstanding
 from routing.vat import RATES_AS_OF
-from tenants.models import Subscription
+from tenants.models import Account, Subscription
 
 MAX_KEY_LENGTH = 200  # the column's width
 MAX_SCOPE_LENGTH = 400  # the column's width
 STATUS_BY_ROUTE = lifecycle.PLACED
+KEY_ERRORS = frozenset({"idempotency_key_reused", "idempotency_key_in_use"})
 
 
 @dataclass(frozen=True)
@@ -38,44 +47,48 @@ class Placed:
     text: str | None = None  # the exact JSON text answered first, when it was stored
 
 
-def place(deps, account_id: str, body: dict, key: str | None, render=None) -> Placed:
+class _Attempt:
+    """What a refusal's audit record needs once the account is known."""
+
+    account: Account | None = None
+
+
+def place(deps, account_id: str, body: dict, key: str | None, render=None, *,
+          _retry: bool = True) -> Placed:
     """`render(answer) -> str` gives the exact JSON text the caller gets (stored for replays)."""
     db, who = deps.db, deps.principal
-    account = load_account(db, account_id, "bill", who)
-    if not key:
-        raise GatewayError(400, "idempotency_key_required", "Send an Idempotency-Key header.")
-    if len(key) > MAX_KEY_LENGTH:
-        raise GatewayError(400, "idempotency_key_invalid",
-                           f"An Idempotency-Key has at most {MAX_KEY_LENGTH} characters.")
-    scope = claim_scope(who.label, account.id)
+    check_rights(db, who, account_id, "bill")
+    scope = claim_scope(who.label, account_id)
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
-    replay = _claim_key(deps, scope, key, digest)
-    if replay is not None:
-        return replay
+    attempt = _Attempt()
     try:
-        answer = _place(deps, account, body, key)
-        text = render(answer) if render else None
-        # Stored with the order, in its transaction: a replay answers exactly these bytes.
-        db.execute(update(IdempotencyRecord)
-                   .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
-                   .values(response_status=201, response_text=text,
-                           response_body=json.loads(deps.dumps(answer))))
+        placed = _place(deps, account_id, body, scope, key, digest, attempt, render)
+        if placed.replay:
+            db.rollback()  # nothing written: let the row locks go
+            return placed
         db.commit()
+    except IntegrityError:
+        # The key's row arrived meanwhile (a claim without the advisory lock: SQLite, an old
+        # process): the order rolls back with it; asking again replays or refuses properly.
+        db.rollback()
+        if not _retry:
+            raise
+        return place(deps, account_id, body, key, render, _retry=False)
     except BaseException as exc:
-        # A refusal or a failure places nothing, so the key may be used again at once.
+        # Nothing was written, the key's claim included: it may be used again at once.
         try:
             db.rollback()
-            claims.delete_unanswered(db, scope, key)
-            if isinstance(exc, GatewayError):
+            if isinstance(exc, GatewayError) and exc.error not in KEY_ERRORS and attempt.account:
+                account = attempt.account
                 events.audit(db, tenant_id=account.tenant_id, account_id=account.id,
                              actor=who.label, action="order.refused",
                              data={"error": exc.error, "message": exc.message, "request": body})
-            db.commit()
-        except Exception:  # the database went away: release the claim when it is back
-            claims.release_later(db.get_bind(), scope, key)
+                db.commit()
+        except Exception:  # the database went away: the original error says so
+            pass
         raise
     deps.relay()
-    return Placed(answer, text=text)
+    return placed
 
 
 def claim_scope(label: str, account_id: str) -> str:
@@ -87,62 +100,102 @@ def claim_scope(label: str, account_id: str) -> str:
     return "sha256:" + hashlib.sha256(scope.encode("utf-8")).hexdigest()
 
 
-def _claim_key(deps, scope: str, key: str, digest: str):
-    db = deps.db
-    db.add(IdempotencyRecord(scope=scope, key=key, request_hash=digest))
-    try:
-        db.commit()
+def _key_lock(db, scope: str, key: str):
+    """PostgreSQL: a transaction-scoped advisory lock on the key, tried without waiting (true
+    when taken); SQLite serialises writers at BEGIN IMMEDIATE, so it is always true there."""
+    if db.get_bind().dialect.name != "postgresql":
+        return true().label("key_locked")
+    from sqlalchemy import func
+
+    h = int.from_bytes(hashlib.sha256(f"{scope}\n{key}".encode()).digest()[:8], "big", signed=True)
+    return func.pg_try_advisory_xact_lock(literal(h)).label("key_locked")
+
+
+def _lock(db, account_id: str, sub_ids: list[str], key_lock):
+    """Row locks on the account and the subscriptions, in one statement (account first: every
+    writer of these rows takes them in that order). Returns (account, subs, key_locked)."""
+    if sub_ids:
+        rows = db.execute(select(Account, Subscription, key_lock)
+                          .join(Subscription, Subscription.account_id == Account.id)
+                          .where(Account.id == account_id, Subscription.id.in_(sub_ids))
+                          .with_for_update()).all()
+        if rows:
+            return rows[0][0], {r[1].id: r[1] for r in rows}, bool(rows[0][2])
+    row = db.execute(select(Account, key_lock).where(Account.id == account_id)
+                     .with_for_update()).first()
+    return (row[0], {}, bool(row[1])) if row else (None, {}, False)
+
+
+def _replay_or_refuse(deps, record_id: int, digest: str, locked: bool) -> Placed | None:
+    """The key was seen before: its first answer, or why not; None if it may be used anew."""
+    db, cfg = deps.db, deps.settings
+    record = db.get(IdempotencyRecord, record_id)
+    now = deps.clock.now()
+    expired = record.created_at < now - timedelta(hours=cfg["IDEMPOTENCY_TTL_HOURS"])
+    # A claim without an answer was left by a request that died (claims of older versions
+    # committed apart from the order): it placed nothing, and is let go after its lease.
+    dead = record.response_status is None and record.created_at < now - timedelta(
+        seconds=cfg["IDEMPOTENCY_LEASE_SECONDS"])
+    if (expired or dead) and locked:
+        db.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record.id))
         return None
-    except IntegrityError:
-        db.rollback()
-    if _forget_stale_key(deps, scope, key):
-        return _claim_key(deps, scope, key, digest)
-    record = db.scalar(select(IdempotencyRecord).where(IdempotencyRecord.scope == scope,
-                                                       IdempotencyRecord.key == key))
-    if record is None:  # the first attempt was refused and released the key meanwhile
-        return _claim_key(deps, scope, key, digest)
     if record.request_hash != digest:
         raise GatewayError(422, "idempotency_key_reused",
                            "This Idempotency-Key was used with another request body.")
     if record.response_status is None:
-        raise GatewayError(409, "idempotency_key_in_use",
-                           "A request with this Idempotency-Key is still being processed.")
+        raise _in_use()
     return Placed(record.response_body, record.response_status, replay=True,
                   text=record.response_text)
 
 
-def _forget_stale_key(deps, scope: str, key: str) -> bool:
-    """An expired key is forgotten; so is a claim whose request died before answering (the
-    order and its answer commit together, so such a claim placed nothing)."""
-    db, cfg = deps.db, deps.settings
-    now = deps.clock.now()
-    ttl = timedelta(hours=cfg["IDEMPOTENCY_TTL_HOURS"])
-    lease = timedelta(seconds=cfg["IDEMPOTENCY_LEASE_SECONDS"])
-    gone = db.execute(delete(IdempotencyRecord).where(
-        IdempotencyRecord.scope == scope, IdempotencyRecord.key == key,
-        (IdempotencyRecord.created_at < now - ttl)
-        | (IdempotencyRecord.response_status.is_(None) & (IdempotencyRecord.created_at < now - lease))))
-    db.commit()
-    return gone.rowcount > 0
+def _in_use() -> GatewayError:
+    return GatewayError(409, "idempotency_key_in_use",
+                        "A request with this Idempotency-Key is still being processed.")
 
 
-def _place(deps, account, body: dict, key: str) -> dict:
+def _place(deps, account_id: str, body: dict, scope: str, key: str, digest: str,
+           attempt: _Attempt, render) -> Placed:
     db = deps.db
-    cart_items = cart.items(db, account.id)
-    if body.get("cart"):
+    items = None if body.get("cart") else body["items"]
+    sub_ids = [s["subscription_id"] for s in items or () if s.get("subscription_id")]
+    valid_key = bool(key) and len(key) <= MAX_KEY_LENGTH
+    account, subs, locked = _lock(db, account_id, sub_ids,
+                                  _key_lock(db, scope, key) if valid_key else true())
+    if account is None:
+        raise not_found("account")
+    if not key:
+        raise GatewayError(400, "idempotency_key_required", "Send an Idempotency-Key header.")
+    if not valid_key:
+        raise GatewayError(400, "idempotency_key_invalid",
+                           f"An Idempotency-Key has at most {MAX_KEY_LENGTH} characters.")
+    known = facts.load(db, deps.cache, account.id, sub_ids, scope, key)
+    if known.idempotency_id is not None:
+        replay = _replay_or_refuse(deps, known.idempotency_id, digest, locked)
+        if replay is not None:
+            return replay
+    elif not locked:  # another request holds the key and has not committed yet
+        raise _in_use()
+    attempt.account = account
+    logs.note_tenant(account.tenant_id)
+    if items is None:
+        cart_items = cart.items(db, account.id)
         if not cart_items:
             raise GatewayError(422, "cart_empty", "The cart has no items to place.")
         specs = [cart.spec(i) for i in cart_items]
+        _refuse_duplicates(specs)
+        sub_ids = [s["subscription_id"] for s in specs if s.get("subscription_id")]
+        if sub_ids:
+            subs = {s.id: s for s in db.scalars(select(Subscription).where(
+                Subscription.id.in_(sub_ids)).with_for_update())}
+        known = facts.load(db, deps.cache, account.id, sub_ids)
     else:
-        if cart_items:
+        if known.cart_has_items:
             raise GatewayError(409, "cart_not_empty",
                                "The cart has items: add this change to the cart and place the cart.",
                                next_action="add_to_cart")
-        specs = body["items"]
-    _refuse_duplicates(specs)
-    # Row locks on PostgreSQL; SQLite serialises writers with BEGIN IMMEDIATE instead.
-    account = db.get(type(account), account.id, with_for_update=True, populate_existing=True)
-    priced = pricing.price(deps, account, specs, lock=True)
+        specs = items
+        _refuse_duplicates(specs)
+    priced = pricing.price(deps, account, specs, subs=subs, facts=known)
     missing = outstanding(priced.requirements)
     if missing:
         raise GatewayError(409, "requirements_outstanding",
@@ -151,13 +204,22 @@ def _place(deps, account, body: dict, key: str) -> dict:
                            requirements=[{"type": r.type, "status": r.status}
                                          for r in priced.requirements],
                            next_action="provide_requirements")
-    _refuse_concurrent_changes(db, priced)
+    busy = [i.subscription.id for i in priced.items
+            if i.subscription is not None and i.subscription.id in known.busy]
+    if busy:
+        raise GatewayError(409, "subscription_changed",
+                           f"Another change to subscription {busy[0]} is in progress.")
     _refuse_unstorable_amounts(priced)
     order = _write(deps, priced, key)
-    if body.get("cart"):
+    if items is None:
         db.execute(delete(CartItem).where(CartItem.account_id == account.id))
     db.flush()
-    return view(db, order)
+    answer = view(db, order)
+    text = render(answer) if render else None
+    # Stored with the order, in its transaction: a replay answers exactly these bytes.
+    db.add(IdempotencyRecord(scope=scope, key=key, request_hash=digest, response_status=201,
+                             response_text=text, response_body=json.loads(deps.dumps(answer))))
+    return Placed(answer, text=text)
 
 
 def _refuse_duplicates(specs: list[dict]) -> None:
@@ -183,17 +245,6 @@ def _refuse_unstorable_amounts(priced) -> None:
         raise GatewayError(422, "amount_too_large",
                            "This order's amounts exceed what can be billed (16 digits before the "
                            "point); split it or lower the licenses.")
-
-
-def _refuse_concurrent_changes(db, priced) -> None:
-    ids = [i.subscription.id for i in priced.items if i.subscription is not None]
-    if not ids:
-        return
-    busy = db.scalar(select(OrderItem.subscription_id).join(Order).where(
-        OrderItem.subscription_id.in_(ids), Order.status.in_(OPEN_STATUSES)).limit(1))
-    if busy:
-        raise GatewayError(409, "subscription_changed",
-                           f"Another change to subscription {busy} is in progress.")
 
 
 def _write(deps, priced, key: str) -> Order:

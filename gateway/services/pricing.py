@@ -12,10 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import lazyload
 
 from gateway.errors import GatewayError, not_found
-from gateway.orders.models import OPEN_STATUSES, Order
 from gateway.services import vat_numbers, views
-from gateway.services.admin import active_licenses
-from gateway.services.licenses import assigned_count
+from gateway.services.facts import AccountFacts
+from gateway.services.facts import load as load_facts
 from routing.assessment import ChangeRefused, Terms, assess_change, assess_new_subscription
 from routing.money import quantize
 from routing.policy import Route, TenantRule, most_restrictive, next_action, route
@@ -91,10 +90,9 @@ def catalog(deps, product: str | None) -> Catalog:
     return deps.cache.get("catalog", product, lambda: Catalog.load(deps.db, product))
 
 
-def price_spec(deps, account: Account, spec: dict, today, *, lock: bool = False) -> PricedItem:
-    db = deps.db
+def price_spec(deps, account: Account, spec: dict, today, subs: dict, known) -> PricedItem:
     if spec.get("subscription_id"):
-        sub = db.get(Subscription, spec["subscription_id"], with_for_update=lock)
+        sub = subs.get(spec["subscription_id"])
         if sub is None or sub.account_id != account.id:
             raise not_found("subscription")
         catalog_ = catalog(deps, sub.product)
@@ -103,7 +101,7 @@ def price_spec(deps, account: Account, spec: dict, today, *, lock: bool = False)
             proposed, kinds = assess_change(
                 current=current, status=sub.status, plan=spec.get("plan"),
                 licenses=spec.get("licenses"), billing_period=spec.get("billing_period"),
-                plan_ranks=catalog_.ranks, assigned_licenses=assigned_count(db, sub.id))
+                plan_ranks=catalog_.ranks, assigned_licenses=known.assigned.get(sub.id, 0))
         except ChangeRefused as exc:
             raise refusal(exc) from exc
         current_price = catalog_.price(sub.plan, account.currency, sub.billing_period)
@@ -136,11 +134,19 @@ def price_spec(deps, account: Account, spec: dict, today, *, lock: bool = False)
                       Route("", ""))
 
 
-def price(deps, account: Account, specs: list[dict], *, lock: bool = False) -> PricedOrder:
+def price(deps, account: Account, specs: list[dict], *, subs: dict | None = None,
+          facts: AccountFacts | None = None) -> PricedOrder:
+    """`subs` (by id) and `facts`: as the caller read them already (orders hold row locks),
+    else read here."""
     db, today = deps.db, deps.clock.today()
+    ids = [s["subscription_id"] for s in specs if s.get("subscription_id")]
+    if subs is None:
+        subs = {s.id: s for s in db.scalars(select(Subscription).where(Subscription.id.in_(ids)))} \
+            if ids else {}
+    known = facts if facts is not None else load_facts(db, deps.cache, account.id, ids)
     tenant = tenant_policy(deps, account.tenant_id)
-    items = [price_spec(deps, account, s, today, lock=lock) for s in specs]
-    segment = views.segment_of(account, tenant, active_licenses(db, account.id)).segment
+    items = [price_spec(deps, account, s, today, subs, known) for s in specs]
+    segment = views.segment_of(account, tenant, known.active_licenses).segment
     rules = [TenantRule(r["change_kind"], r["reason"], r.get("segment"))
              for r in tenant.advisor_rules or ()]
     for item in items:
@@ -148,7 +154,7 @@ def price(deps, account: Account, specs: list[dict], *, lock: bool = False) -> P
     has_vat = vat_numbers.relied_on(account)  # never a number the registry found invalid
     tax = tax_treatment(deps.settings["SELLER_COUNTRY"], account.country, has_vat)
     totals = price_order([i.price for i in items], currency=account.currency,
-                         credit_balance=available_balance(db, account), vat_rate=tax.rate)
+                         credit_balance=available_balance(account, known), vat_rate=tax.rate)
     rate_increase = any(i.price.rate_increase for i in items)
     reqs = requirements(
         rate_increase=rate_increase, charges=totals.total_due > 0,
@@ -160,14 +166,12 @@ def price(deps, account: Account, specs: list[dict], *, lock: bool = False) -> P
                        most_restrictive(i.route for i in items), rate_increase, segment)
 
 
-def available_balance(db, account: Account) -> Decimal:
+def available_balance(account: Account, known: AccountFacts) -> Decimal:
     """The credit balance less what open orders already applied: it only moves when they are
-    carried out, and must not be spent twice meanwhile (summed here: SQLite stores text)."""
+    carried out, and must not be spent twice meanwhile."""
     if account.credit_balance <= 0:  # nothing to spend: what open orders hold is 0 too
         return account.credit_balance
-    reserved = db.scalars(select(Order.balance_applied).where(
-        Order.account_id == account.id, Order.status.in_(OPEN_STATUSES)))
-    return account.credit_balance - sum(reserved, Decimal(0))
+    return account.credit_balance - known.reserved
 
 
 def has_payment_method(account: Account, today) -> bool:

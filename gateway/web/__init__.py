@@ -42,7 +42,8 @@ def init_app(app: Flask) -> None:
     for bp in blueprints:
         app.register_blueprint(bp)
     security.init_app(app, {bp.name for bp in blueprints})
-    # Pages authenticate with the session cookie, never with a bearer token.
-    pages = {rule.endpoint for rule in app.url_map.iter_rules()
-             if rule.endpoint.split(".")[0] in {bp.name for bp in blueprints}}
-    app.extensions["gateway.public_endpoints"] = app.extensions["gateway.public_endpoints"] | pages
+    # Pages authenticate with the session cookie, never with a bearer token: the API's door
+    # (gateway.auth.protector) lets them by, and they let nobody in without a session.
+    names = {bp.name for bp in blueprints}
+    app.extensions["gateway.page_endpoints"] = frozenset(
+        rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint.split(".")[0] in names)

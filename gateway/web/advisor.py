@@ -11,6 +11,7 @@ from gateway.database import session as db_session
 from gateway.errors import GatewayError
 from gateway.services import advisors
 from gateway.web import pages, people
+from gateway.web.billing import catalog_names
 from tenants.db import utcnow
 from tenants.models import Account, Advisor
 
@@ -49,6 +50,8 @@ def queue():
 
 def render_case(case_id: str, *, status=200, notice=None):
     detail = advisors.read_case(for_request(), case_id)
+    for item in (detail.get("order") or {}).get("items", []):
+        item["names"] = catalog_names(item["product"])
     names = _names([detail.get("assigned_advisor_id"), detail.get("claimed_by")])
     me = g.principal.advisor
     live_claim = detail.get("claimed_by")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, current_app, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -21,9 +21,9 @@ def blueprint(name: str, import_name: str, **kwargs) -> Blueprint:
     @bp.before_request
     def _before():
         if request.method in UNSAFE and request.endpoint not in CSRF_EXEMPT:
-            from gateway.web import csrf
-
-            csrf.protect()
+            # Flask-WTF registers its CSRFProtect here: no import back into gateway.web's
+            # __init__, which imports this module's users (an import cycle).
+            current_app.extensions["csrf"].protect()
         people.load()
 
     bp.register_error_handler(GatewayError, gateway_error)

@@ -83,6 +83,9 @@ def load() -> None:
     g.person = None
     if row is None:
         return
+    # Issuers, memberships and policy are cached per process: look at their version first,
+    # as the API's door does before it trusts a token.
+    current_app.extensions["gateway.cache"].refresh(db_session())
     p = principal_for(row)
     if p is None:
         return

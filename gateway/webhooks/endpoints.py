@@ -6,12 +6,13 @@ import base64
 import secrets
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from adapters import outbox, webhook_urls
 from gateway.access import require_scope
 from gateway.errors import GatewayError, not_found
 from gateway.orders.jobs import relay_outbox
+from gateway.orders.models import Event
 from gateway.webhooks.delivery import DELIVER
 from gateway.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tenants.db import utcnow
@@ -52,6 +53,17 @@ def check_url(url: str) -> None:
                            errors={"url": [str(exc)]}) from exc
 
 
+def _skip_unheard_events(db, this: str | None = None) -> None:
+    """An endpoint receives the events recorded from now on, not a history nobody listened to:
+    while no endpoint is enabled the fan-out pass leaves events alone, so they are marked done
+    here. (With other endpoints enabled, the pass owes them those events: left as they are.)"""
+    others = select(WebhookEndpoint.id).where(WebhookEndpoint.enabled.is_(True))
+    if this is not None:
+        others = others.where(WebhookEndpoint.id != this)
+    if db.scalar(others.limit(1)) is None:
+        db.execute(update(Event).where(Event.fanned_out_at.is_(None)).values(fanned_out_at=utcnow()))
+
+
 def _load(db, endpoint_id: str) -> WebhookEndpoint:
     require_scope("admin")
     row = db.get(WebhookEndpoint, endpoint_id)
@@ -69,6 +81,7 @@ def create(db, data: dict) -> dict:
                            errors={"tenant_id": ["unknown tenant"]})
     row = WebhookEndpoint(url=data["url"], events=data["events"], tenant_id=tenant_id,
                           description=data.get("description"), secret=new_secret(), enabled=True)
+    _skip_unheard_events(db)
     db.add(row)
     db.commit()
     return view(row, secret=True)
@@ -97,6 +110,7 @@ def patch(db, endpoint_id: str, data: dict) -> dict:
         row.enabled = data["enabled"]
         row.disabled_reason = None if row.enabled else "disabled by an administrator"
     if resumed:
+        _skip_unheard_events(db, row.id)
         outbox.add(db, DELIVER, args=[row.id])  # what waited while disabled goes out now
     db.commit()
     if resumed:

@@ -44,5 +44,4 @@ class WebhookDelivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
-    # Set on the event's transaction without a flush: the event's id is not known yet.
     event: Mapped[Event] = relationship(lazy="joined")

@@ -133,9 +133,17 @@ def tenants(tmp_path_factory):
     app.extensions["gateway.db"].dispose()
 
 
+def api_rules(app):
+    """Every rule of the API. The pages (gateway.web) take a session cookie, never a token:
+    tests/e2e/test_pages.py walks their door."""
+    pages = app.extensions.get("gateway.page_endpoints", frozenset())
+    return sorted((r for r in app.url_map.iter_rules()
+                   if r.endpoint not in pages or r.rule in PUBLIC_PATHS), key=lambda r: r.rule)
+
+
 def routes(app):
     """(rule, method) for every route and method a caller could use."""
-    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+    for rule in api_rules(app):
         for method in sorted(rule.methods & set(METHODS)):
             yield rule, method
 
@@ -301,7 +309,7 @@ def test_a_service_token_does_see_every_tenant(tenants):
 
 # -- the door: no token, no entry -------------------------------------------------------------
 def all_rules_and_methods(app):
-    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+    for rule in api_rules(app):
         for method in sorted(rule.methods):
             yield rule, method
 
@@ -309,7 +317,7 @@ def all_rules_and_methods(app):
 def test_the_public_allow_list_is_what_the_app_leaves_open(tenants):
     app = tenants.app
     open_endpoints = app.extensions["gateway.public_endpoints"]
-    open_paths = {r.rule for r in app.url_map.iter_rules() if r.endpoint in open_endpoints}
+    open_paths = {r.rule for r in api_rules(app) if r.endpoint in open_endpoints}
     assert open_paths == PUBLIC_PATHS
 
 

@@ -98,7 +98,6 @@ def test_domain_steps_are_logged_with_the_request_id(walk):
     assert by_msg["order applied"][0]["order_id"] == by_msg["order placed"][0]["order_id"]
     # carried out by the job queue, and still named after the request that placed it
     assert by_msg["order applied"][0]["request_id"] == "walk-42"
-    assert "walk-42" in {x.get("request_id") for x in by_msg["webhook delivered"]}
     assert {x["event_type"] for x in by_msg["webhook delivered"]} >= {"order.created",
                                                                       "order.completed"}
 

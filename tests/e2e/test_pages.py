@@ -265,3 +265,85 @@ def test_a_card_number_is_never_taken_as_a_payment_token(live_sqlite):
                                                        "last4": "4242", "exp_month": "12",
                                                        "exp_year": "2031", "next": "/"})
     assert r.status_code == 422 and "never the card number" in r.text
+
+
+def _waiting_case(gw):
+    from sqlalchemy import select
+
+    from adapters.models import AdvisorCase
+
+    db = gw.app.extensions["gateway.db"].sessionmaker()
+    try:
+        return db.scalar(select(AdvisorCase).where(AdvisorCase.status == "open"))
+    finally:
+        db.close()
+
+
+def _make_overdue(gw, case_id):
+    from datetime import timedelta
+
+    from adapters.models import AdvisorCase
+    from tenants.db import utcnow
+
+    db = gw.app.extensions["gateway.db"].sessionmaker()
+    try:
+        db.get(AdvisorCase, case_id).due_at = utcnow() - timedelta(hours=2)
+        db.commit()
+    finally:
+        db.close()
+
+
+def test_the_queue_puts_overdue_cases_first_and_marks_them(live_sqlite):
+    gw = live_sqlite
+    case = _waiting_case(gw)  # the demo's: Gina's period change, assigned to Victor
+    b = gw.browser()
+    b.sign_in(VICTOR, path="/advisor/login")
+    queue = b.get("/advisor").text
+    mine = queue.split('id="mine"')[1].split('id="pool"')[0]
+    assert f'data-case="{case.id}"' in mine and "overdue" not in mine
+    _make_overdue(gw, case.id)
+    queue = b.get("/advisor").text
+    mine = queue.split('id="mine"')[1].split('id="pool"')[0]
+    assert f'class="overdue" data-case="{case.id}"' in mine and "overdue-badge" in mine
+    assert f'data-case="{case.id}"' not in b.get("/advisor?status=resolved").text
+    assert f'data-case="{case.id}"' in b.get("/advisor?status=open").text
+
+
+def test_another_advisors_live_claim_shows_who_and_until_when(live_sqlite):
+    gw = live_sqlite
+    case = _waiting_case(gw)
+    _make_overdue(gw, case.id)  # so that Paula, of the pool, may take Victor's case
+    paula = gw.browser()
+    paula.sign_in("paula@advisors.example", path="/advisor/login")
+    assert f'data-case="{case.id}"' in paula.get("/advisor").text.split('id="pool"')[1]
+    paula.get(f"/advisor/cases/{case.id}")
+    assert "Globex SA" in paula.last.text and 'id="total-due"' in paula.last.text
+    paula.post(f"/advisor/cases/{case.id}", {"action": "claim"})
+    assert "Claimed by Paula" in paula.last.text and 'id="release"' in paula.last.text
+    victor = gw.browser()
+    victor.sign_in(VICTOR, path="/advisor/login")
+    page = victor.get(f"/advisor/cases/{case.id}").text
+    note = page.split('id="claim-note"')[1].split("</p>")[0]
+    assert "Paula" in note and "until" in note and "UTC" in note
+    assert re.search(r'id="claim"\s+disabled', page) and re.search(r'id="approve"\s+disabled', page)
+    r = victor.post(f"/advisor/cases/{case.id}", {"action": "reject", "note": "mine"})
+    assert r.status_code == 409  # the use case refuses, the page says so
+    paula.get(f"/advisor/cases/{case.id}")
+    paula.post(f"/advisor/cases/{case.id}", {"action": "release"})
+    assert 'id="claim-note"' not in paula.last.text
+
+
+def test_contacts_are_not_advisors_and_advisors_are_not_contacts(live_sqlite):
+    b = live_sqlite.browser()
+    b.sign_in(ALICE)
+    r = b.get("/advisor")  # sent to sign in as staff, via /advisor/login, to the issuer's page
+    assert urlsplit(r.url).path == "/dev-issuer/authorize" and "Queue" not in r.text
+    v = live_sqlite.browser()
+    v.sign_in(VICTOR, path="/advisor/login")
+    assert urlsplit(v.get("/cart").url).path == "/login"
+
+
+def test_session_cookie_is_secure_outside_development(sqlite_url, tmp_path):
+    from tests.conftest import build_app
+
+    assert build_app(sqlite_url, tmp_path, ENV="staging").config["SESSION_COOKIE_SECURE"] is True

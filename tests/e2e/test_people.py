@@ -258,6 +258,7 @@ def test_contacts_are_told_each_step_in_their_language(people):
     assert "Webinar: Business, 8 licenses" in body and "webinar:" not in body
     assert "-0.00" not in body and "$0.00" in body
     assert "Assign 3 new licenses of Webinar (8 unassigned in all)" in body
+    assert f"/subscriptions/{p.solo.subscription_id}/licenses\n" in body  # the page
     assert f"/api/v1/subscriptions/{p.solo.subscription_id}/licenses" in body
     assert mails(p, "member.solo@x.example") == []  # not a billing contact
     # waiting for an advisor: who and by when

@@ -1,4 +1,4 @@
-"""cache versions: per-process caches see every admin change
+"""cache versions (per-process caches see every admin change); order items by subscription
 
 Revision ID: 0008
 Revises: 0003
@@ -21,7 +21,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('name', name=op.f('pk_cache_versions')),
     )
     op.bulk_insert(table, [{'name': 'admin', 'version': 0}])
+    with op.batch_alter_table('order_items', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_order_items_subscription_id'), ['subscription_id'],
+                              unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('order_items', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_order_items_subscription_id'))
     op.drop_table('cache_versions')

@@ -1,0 +1,101 @@
+"""What pricing and ordering read of an account beyond its row, in one statement: licenses
+in use, balance held by open orders, the cart, and per subscription its assigned licenses and
+whether an open order holds it. Each a scalar subquery, so one round trip whatever the count.
+
+The statements are built once, at import: building them per request (aliases and all) costs
+more Python than running them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import String, bindparam, cast, exists, func, select
+from sqlalchemy.orm import aliased
+
+from gateway.cache import version_column
+from gateway.orders.models import OPEN_STATUSES, CartItem, IdempotencyRecord, Order, OrderItem
+from tenants.models import Account, LicenseAssignment, Subscription
+
+
+@dataclass
+class AccountFacts:
+    active_licenses: int = 0
+    reserved: Decimal = Decimal(0)  # credit balance already applied by open orders
+    cart_has_items: bool = False
+    assigned: dict[str, int] = field(default_factory=dict)  # subscription id -> assigned
+    busy: frozenset[str] = frozenset()  # subscriptions an open order is changing
+    idempotency_id: int | None = None
+
+
+def _account_columns(account_id) -> list:
+    """Scalar subqueries about one account (`account_id`: a column or a parameter)."""
+    s, o, c = aliased(Subscription), aliased(Order), aliased(CartItem)
+    active = (select(func.coalesce(func.sum(s.licenses), 0))
+              .where(s.account_id == account_id, s.status == "active").scalar_subquery())
+    # Summed in Python from the exact text: SQLite stores Money as text.
+    reserved = (select(func.aggregate_strings(cast(o.balance_applied, String), ","))
+                .where(o.account_id == account_id, o.status.in_(OPEN_STATUSES)).scalar_subquery())
+    cart = exists().where(c.account_id == account_id)
+    return [active.label("active_licenses"), reserved.label("reserved"),
+            cart.label("cart_has_items"), version_column()]
+
+
+def _subscription_columns(subscription_id) -> list:
+    a, oi, o = aliased(LicenseAssignment), aliased(OrderItem), aliased(Order)
+    assigned = select(func.count()).where(a.subscription_id == subscription_id).scalar_subquery()
+    busy = exists().where(oi.subscription_id == subscription_id, oi.order_id == o.id,
+                          o.status.in_(OPEN_STATUSES))
+    return [assigned.label("assigned"), busy.label("busy")]
+
+
+def _idempotency_column():
+    r = aliased(IdempotencyRecord)
+    return (select(r.id).where(r.scope == bindparam("scope"), r.key == bindparam("key"))
+            .scalar_subquery().label("idem_id"))
+
+
+# A quote: the subscription, its account and all of the above.
+QUOTE = (select(Subscription, Account, *_subscription_columns(Subscription.id),
+                *_account_columns(Account.id))
+         .join(Account, Account.id == Subscription.account_id)
+         .where(Subscription.id == bindparam("subscription_id")))
+_FOR_SUBSCRIPTIONS = (select(Subscription.id, *_subscription_columns(Subscription.id),
+                             *_account_columns(bindparam("account_id")), _idempotency_column())
+                      .where(Subscription.id.in_(bindparam("sub_ids", expanding=True))))
+_FOR_ACCOUNT = select(*_account_columns(bindparam("account_id")), _idempotency_column())
+
+
+def from_rows(rows, sub_ids=()) -> AccountFacts:
+    """AccountFacts from rows carrying the columns above (one row per subscription)."""
+    rows = list(rows)
+    first = rows[0]._mapping if rows else {}
+    facts = AccountFacts(
+        active_licenses=int(first.get("active_licenses") or 0),
+        reserved=sum((Decimal(x) for x in (first.get("reserved") or "").split(",") if x), Decimal(0)),
+        cart_has_items=bool(first.get("cart_has_items")),
+        idempotency_id=first.get("idem_id"))
+    for row, sub_id in zip(rows, sub_ids, strict=False):
+        m = row._mapping
+        facts.assigned[sub_id] = int(m["assigned"])
+        if m["busy"]:
+            facts.busy |= {sub_id}
+    return facts
+
+
+def load(db, cache, account_id: str, sub_ids=(), scope: str | None = None,
+         key: str | None = None) -> AccountFacts:
+    """One statement: the account's facts, each of `sub_ids`'s, and the id of the idempotency
+    record of (`scope`, `key`) if there is one."""
+    sub_ids = list(dict.fromkeys(sub_ids))
+    params = {"account_id": account_id, "scope": scope, "key": key}
+    rows = []
+    if sub_ids:
+        found = db.execute(_FOR_SUBSCRIPTIONS, dict(params, sub_ids=sub_ids)).all()
+        by_id = {r.id: r for r in found}
+        rows = [by_id[i] for i in sub_ids if i in by_id]
+        sub_ids = [r.id for r in rows]
+    if not rows:  # no subscription asked for (or none exists): the account's facts alone
+        rows = db.execute(_FOR_ACCOUNT, params).all()
+    cache.observe(rows[0]._mapping["cache_version"])
+    return from_rows(rows, sub_ids)

@@ -1,0 +1,113 @@
+"""The hot path's SQL budget on PostgreSQL, counted with a `before_cursor_execute` listener:
+a quote <= 3 statements, an order placement <= 8 with one commit, its apply job <= 6; the same
+for an account with 1 subscription in a database of 1 tenant as with 31 among many."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from datetime import date
+
+from sqlalchemy import event
+
+from adapters.jobs import resolve
+from tenants.models import Subscription
+from tests.conftest import Http, TestIssuer, build_app, make_world, service_token
+
+QUOTE, PLACE, APPLY = 3, 8, 6
+
+
+class Counter:
+    def __init__(self, engine):
+        self.me = threading.get_ident()
+        self.statements: list[str] = []
+        self.commits = 0
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "commit", self._commit)
+
+    def _statement(self, conn, cursor, statement, *args):
+        if threading.get_ident() == self.me:
+            self.statements.append(statement)
+
+    def _commit(self, conn):
+        if threading.get_ident() == self.me:
+            self.commits += 1
+
+    @contextmanager
+    def counting(self):
+        self.statements.clear()
+        self.commits = 0
+        yield self
+
+
+def _held(app):
+    """The queue keeps the jobs (so the test thread runs them, and counts them)."""
+    jobs = []
+    queue = app.extensions["gateway.queue"]
+    queue.enqueue = lambda func, *args, **kw: jobs.append((func, args))
+    return jobs
+
+
+def _add_subscriptions(app, w, n):
+    db = app.extensions["gateway.db"].sessionmaker()
+    ids = []
+    for _ in range(n):
+        sub = Subscription(tenant_id=w.tenant_id, account_id=w.account_id, product="webinar",
+                           plan="standard", licenses=1, billing_period="monthly",
+                           status="active", current_period_start=date(2026, 2, 20),
+                           current_period_end=date(2026, 3, 20))
+        db.add(sub)
+        db.flush()
+        ids.append(sub.id)
+    db.commit()
+    db.close()
+    return ids
+
+
+def _measure(app, w, sub_id, key):
+    counter = Counter(app.extensions["gateway.db"].engine)
+    jobs = _held(app)
+    with counter.counting():
+        r = w.billing.post(f"/api/v1/subscriptions/{sub_id}/quotes", json={"licenses": 2})
+        assert r.status_code == 200, r.get_json()
+        quote = list(counter.statements)
+    with counter.counting():
+        r = w.billing.post(f"/api/v1/accounts/{w.account_id}/orders", headers={"Idempotency-Key": key},
+                           json={"items": [{"subscription_id": sub_id, "licenses": 2}]})
+        assert r.status_code == 201, r.get_json()
+        place, commits = list(counter.statements), counter.commits
+    assert app.extensions["gateway.queue"].wait_idle(10)  # the relay hands the job over
+    assert [f for f, _ in jobs] == ["gateway.orders.jobs.process_order"]
+    with counter.counting(), app.app_context():
+        resolve(jobs[0][0])(*jobs[0][1])
+        apply = list(counter.statements)
+    status = w.billing.get(f"/api/v1/orders/{r.get_json()['id']}").get_json()["status"]
+    assert status == "completed"
+    return quote, place, commits, apply
+
+
+def test_the_hot_path_stays_within_its_statement_budget(postgres_url, tmp_path):
+    # Versions are read only along with the hot queries here (not on a timer), so that the
+    # counts do not depend on how slowly the machine runs the test.
+    app = build_app(postgres_url, tmp_path, CACHE_MAX_AGE=3600, FROZEN_TODAY="2026-03-10")
+    admin = Http(app.test_client(), service_token(app))
+    w = make_world(admin, TestIssuer.new(), "budget", country="US", currency="USD")
+    w.billing.put(f"/api/v1/accounts/{w.account_id}/payment-method", json={
+        "token": "pm_1", "brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2099})
+    first, second = _add_subscriptions(app, w, 2)
+    _measure(app, w, first, "warm")  # fills the per-process caches
+    small = _measure(app, w, second, "small")
+
+    for n in range(3):  # more tenants, accounts and subscriptions
+        make_world(admin, TestIssuer.new(), f"more-{n}", country="US", currency="USD")
+    *_, last = _add_subscriptions(app, w, 30)
+    _measure(app, w, w.subscription_id, "warm-again")  # the admin changes emptied the caches
+    large = _measure(app, w, last, "large")
+
+    for quote, place, commits, apply in (small, large):
+        assert len(quote) <= QUOTE, quote
+        assert len(place) <= PLACE, place
+        assert commits == 1
+        assert len(apply) <= APPLY, apply
+    assert [len(x) for x in small[:2]] + [len(small[3])] == [len(x) for x in large[:2]] + [len(large[3])]
+    app.extensions["gateway.db"].dispose()
