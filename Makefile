@@ -39,7 +39,7 @@ run: export GATEWAY_ISSUER ?= http://127.0.0.1:$(PORT)
 run: install
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/flask --app wsgi seed --port $(PORT)
-	$(BIN)/flask --app wsgi run --host 127.0.0.1 --port $(PORT) --no-debugger --no-reload
+	GATEWAY_LOG_FORMAT=$${GATEWAY_LOG_FORMAT:-text} $(BIN)/flask --app wsgi run --host 127.0.0.1 --port $(PORT) --no-debugger --no-reload
 
 test: install browser
 	$(BIN)/pytest -q -p no:cacheprovider

@@ -14,6 +14,8 @@ import threading
 import time
 from collections.abc import Sequence
 
+from adapters import context
+
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "gateway"
@@ -59,12 +61,16 @@ class InProcessQueue:
     def ping(self) -> bool:
         return True
 
+    def depth(self) -> int:
+        """Jobs enqueued and not yet finished (metrics)."""
+        return self._pending
+
     def enqueue(self, func: str, *args, job_id: str | None = None,
-                on_failure: str | None = None) -> None:
+                on_failure: str | None = None, request_id: str | None = None) -> None:
         with self._lock:
             self._pending += 1
         self._start()
-        self._jobs.put((func, args, on_failure, 0))
+        self._jobs.put((func, args, on_failure, 0, request_id))
 
     def poke(self) -> None:
         """A transaction committed outbox rows: relay them from the worker thread, soon (the
@@ -107,7 +113,8 @@ class InProcessQueue:
                 self._run_relay()
                 self._done()
                 continue
-            func, args, on_failure, attempt = entry
+            func, args, on_failure, attempt, request_id = entry
+            context.request_id.set(request_id)  # this thread's log lines name the request
             try:
                 with self.app.app_context():
                     resolve(func)(*args)
@@ -116,7 +123,7 @@ class InProcessQueue:
                 if attempt < self.retries and _retryable():
                     delay = backoff(self.retries)[attempt] * self.scale
                     threading.Timer(delay, self._jobs.put,
-                                    ((func, args, on_failure, attempt + 1),)).start()
+                                    ((func, args, on_failure, attempt + 1, request_id),)).start()
                     continue
                 if on_failure:
                     try:
@@ -127,6 +134,7 @@ class InProcessQueue:
             self._done()
 
     def _run_relay(self) -> None:
+        context.request_id.set(None)
         if self.relay_outbox is None:
             return
         try:
@@ -136,6 +144,7 @@ class InProcessQueue:
             log.exception("outbox relay failed")
 
     def _relay(self) -> None:
+        context.request_id.set(None)  # the periodic pass descends from no request
         if self.relay is None:
             return
         try:
@@ -175,8 +184,12 @@ class RQQueue:
     def ping(self) -> bool:
         return bool(self.connection.ping())
 
+    def depth(self) -> int:
+        """Jobs waiting in the queue and scheduled for a retry (metrics)."""
+        return self.queue.count + self.queue.scheduled_job_registry.count
+
     def enqueue(self, func: str, *args, job_id: str | None = None,
-                on_failure: str | None = None) -> None:
+                on_failure: str | None = None, request_id: str | None = None) -> None:
         from rq import Callback, Retry
 
         kwargs = {"job_id": job_id} if job_id else {}
@@ -185,7 +198,8 @@ class RQQueue:
         self.queue.enqueue(
             run_in_app, func, *args,
             retry=Retry(max=self.retries, interval=self.intervals) if self.retries else None,
-            failure_ttl=30 * 24 * 3600, meta={"on_failure": on_failure}, **kwargs,
+            failure_ttl=30 * 24 * 3600, meta={"on_failure": on_failure, "request_id": request_id},
+            **kwargs,
         )
 
 
@@ -215,6 +229,10 @@ def run_in_app(func: str, *args):
         factory = os.environ.get("GATEWAY_APP_FACTORY", "gateway.create_app")
         app = resolve(factory)()
         set_worker_app(app)
+    from rq import get_current_job
+
+    current = get_current_job()
+    context.request_id.set(current.meta.get("request_id") if current is not None else None)
     try:
         with app.app_context():
             return resolve(func)(*args)

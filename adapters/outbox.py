@@ -12,6 +12,7 @@ import threading
 
 from sqlalchemy import select
 
+from adapters import context
 from adapters.models import OutboxMessage
 from tenants.db import session_clock
 
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def add(db, job: str, **payload) -> None:
+    payload.setdefault("request_id", context.request_id.get())
     db.add(OutboxMessage(job=job, payload=payload))
 
 
@@ -63,7 +65,8 @@ def relay(sessionmaker, queue, limit: int = 100) -> int:
         for row in rows:
             try:
                 queue.enqueue(row.job, *row.payload.get("args", ()), job_id=row.payload.get("job_id"),
-                              on_failure=row.payload.get("on_failure"))
+                              on_failure=row.payload.get("on_failure"),
+                              request_id=row.payload.get("request_id"))
             except Exception:  # the queue is down: keep the row for the next pass
                 log.warning("outbox relay: queue unavailable, %d message(s) kept", len(rows) - sent)
                 break

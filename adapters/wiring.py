@@ -21,6 +21,7 @@ def init_app(app) -> None:
     app.extensions["gateway.billing_center"] = cfg.get("BILLING_CENTER") or _billing_center(cfg)
     app.extensions["gateway.notifier"] = _notifier(cfg)
     app.extensions["gateway.corporate_portal"] = cfg.get("CORPORATE_PORTAL") or _portal(cfg)
+    app.extensions["gateway.vies"] = cfg.get("VIES") or _vies(cfg)
 
 
 def _notifier(cfg):
@@ -45,3 +46,17 @@ def _portal(cfg):
 
         return HttpCorporatePortal.from_config(cfg)
     return EmbeddedCorporatePortal()
+
+
+def _vies(cfg):
+    """None: VIES is off (the offline check alone; numbers are `valid`)."""
+    url = cfg.get("VIES_URL")
+    if not url:
+        return None
+    if url == "embedded":
+        from adapters.vies import EmbeddedVies
+
+        return EmbeddedVies()
+    from adapters.vies_http import HttpVies
+
+    return HttpVies.from_config(cfg)

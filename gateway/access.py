@@ -6,6 +6,7 @@ from flask import g
 from sqlalchemy import or_, select
 
 from adapters.models import AdvisorCase
+from gateway import logs
 from gateway.auth.principal import Principal
 from gateway.errors import GatewayError, not_found
 from tenants.models import Account, Contact, Membership
@@ -63,6 +64,7 @@ def load_account(db, account_id: str, need: str = "read", who: Principal | None 
     account = db.get(Account, account_id) if loaded is _FETCH else loaded
     if account is None:
         raise not_found("account")
+    logs.note_tenant(account.tenant_id)
     return account
 
 

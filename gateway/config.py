@@ -46,6 +46,19 @@ def from_environment(overrides: dict | None = None) -> dict:
         "IDEMPOTENCY_LEASE_SECONDS": int(env.get("GATEWAY_IDEMPOTENCY_LEASE_SECONDS", "60")),
         "STUCK_ORDER_SECONDS": int(env.get("GATEWAY_STUCK_ORDER_SECONDS", "120")),
         "IDEMPOTENCY_TTL_HOURS": int(env.get("GATEWAY_IDEMPOTENCY_TTL_HOURS", "48")),
+        # "json" (one object per line) or "text" (for people, the default under `make run`).
+        "LOG_FORMAT": env.get("GATEWAY_LOG_FORMAT", "json").lower(),
+        # VIES (design.md §3.9): unset = off; "embedded" = the in-memory stand-in; else a URL.
+        "VIES_URL": env.get("GATEWAY_VIES_URL") or None,
+        "VIES_TIMEOUT": float(env.get("GATEWAY_VIES_TIMEOUT", "5")),
+        "VIES_RECHECK_SECONDS": float(env.get("GATEWAY_VIES_RECHECK_SECONDS", "60")),
+        # Webhooks (design.md §7): the SSRF guard's exception, the per-call timeout, and the
+        # exponential backoff (base doubling up to a cap) kept up for RETRY_HOURS.
+        "WEBHOOK_ALLOW_PRIVATE": env.get("GATEWAY_WEBHOOK_ALLOW_PRIVATE", "0") in ("1", "true", "yes"),
+        "WEBHOOK_TIMEOUT": float(env.get("GATEWAY_WEBHOOK_TIMEOUT", "10")),
+        "WEBHOOK_BACKOFF_SECONDS": float(env.get("GATEWAY_WEBHOOK_BACKOFF_SECONDS", "10")),
+        "WEBHOOK_BACKOFF_MAX_SECONDS": float(env.get("GATEWAY_WEBHOOK_BACKOFF_MAX_SECONDS", "21600")),
+        "WEBHOOK_RETRY_HOURS": float(env.get("GATEWAY_WEBHOOK_RETRY_HOURS", "24")),
         # Pages: how long a browser session lasts; the cookie's key (unset: derived from the
         # signing key, which production already requires to be a real file).
         "SESSION_HOURS": int(env.get("GATEWAY_SESSION_HOURS", "8")),

@@ -2,53 +2,27 @@
 
 A body over 1 MiB, a body that is not JSON, JSON the strict loader refuses, a NUL byte or lone
 surrogate in a path id, query parameter, header or body string: each gets its stable error
-here, so no view, schema or database ever sees such input. Also the request id.
+here, so no view, schema or database ever sees such input.
 """
 
 from __future__ import annotations
 
-import logging
-import re
-import secrets
-import time
-
-from flask import Flask, g, request
+from flask import Flask, request
 
 from gateway.errors import GatewayError, not_found
 from gateway.jsonio import InvalidJSON, bad_strings, has_forbidden, strict_loads
 
 MAX_BODY_BYTES = 1024 * 1024
-REQUEST_ID_HEADER = "X-Request-Id"
-# Printable ASCII without spaces, bounded: safe to echo in a header and to log.
-_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 # The JSON API; its bodies other than JSON are read only by these (the token endpoint's form).
 API_PREFIX = "/api/"
 FORM_ENDPOINTS = frozenset({"ops.Token"})
-
-log = logging.getLogger("gateway.requests")
 
 
 def init_app(app: Flask) -> None:
     """Register before authentication (wiring) so these answers need no token."""
     app.config.setdefault("MAX_CONTENT_LENGTH", MAX_BODY_BYTES)
-    app.before_request(take_request_id)
+    # The request id (taken, made, echoed and logged) is gateway.logs', registered before this.
     app.before_request(check_request)
-    app.after_request(echo_request_id)
-
-
-def take_request_id() -> None:
-    g.started_at = time.perf_counter()
-    given = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = given if _REQUEST_ID.match(given) else secrets.token_hex(16)
-
-
-def echo_request_id(response):
-    rid = g.get("request_id") or secrets.token_hex(16)
-    response.headers[REQUEST_ID_HEADER] = rid
-    took = time.perf_counter() - g.get("started_at", time.perf_counter())
-    log.info("request_id=%s method=%s path=%s endpoint=%s status=%s duration_ms=%.1f", rid,
-             request.method, request.path, request.endpoint, response.status_code, took * 1000)
-    return response
 
 
 def _has_body() -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from gateway import cli, clock, limits, metrics
+from gateway import cli, clock, limits, logs, metrics
 from gateway.api import register_api
 from gateway.auth import protector
 from gateway.auth.jwks import JWKSCache
@@ -60,6 +60,7 @@ def init_app(app: Flask) -> None:
         # A job runs in RQ's work horse, a process that ends with the job: relay before that.
         app.extensions["gateway.relay_in_job"] = lambda: relay(sessionmaker, queue)
 
+    logs.init_app(app)  # before authentication: a refused request has its id and line too
     api = register_api(app)
     app.register_error_handler(GatewayError, api.handle_gateway_error)
     for lost in (OperationalError, InterfaceError):  # connection-level: retryable

@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Date,
+    DateTime,
     ForeignKey,
     Integer,
     String,
@@ -92,6 +93,11 @@ class Account(Base):
     billing_channel: Mapped[str] = mapped_column(String(20))
     payment_terms: Mapped[str] = mapped_column(String(20))
     vat_number: Mapped[str | None] = mapped_column(String(40))
+    # design.md §3.9: valid (offline check, VIES off) | verified | unverified | invalid.
+    vat_status: Mapped[str | None] = mapped_column(String(20))
+    # An unverified number is checked again at this time (backoff while the registry is down).
+    vat_next_check_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    vat_check_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     credit_balance: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
     advisor_id: Mapped[str | None] = mapped_column(ForeignKey("advisors.id"))
     # A PSP token and what a person needs to recognise the card; never the card number.

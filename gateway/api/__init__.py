@@ -30,6 +30,7 @@ def register_api(app: Flask) -> Api:
         portal,
         quotes,
         tenants,
+        webhooks,
     )
 
     api = GatewayApi(app, spec_kwargs={"security": [{"bearerAuth": []}],
@@ -38,7 +39,7 @@ def register_api(app: Flask) -> Api:
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     for module in (ops, identity, catalog, tenants, accounts, licenses, quotes, orders,
-                   portal, advisor_queue, events):
+                   portal, advisor_queue, events, webhooks):
         api.register_blueprint(module.blp, url_prefix=getattr(module, "URL_PREFIX", "/api/v1"))
     app.extensions["gateway.public_endpoints"] = frozenset(PUBLIC_ENDPOINTS)
     return api

@@ -58,6 +58,8 @@ class TaxSchema(Strict):
     rate = Money()
     amount = Money()
     rates_as_of = fields.String()
+    vat_status = fields.String(allow_none=True, metadata={
+        "description": "the buyer's VAT number status the treatment relied on (quotes)"})
 
 
 class RequirementSchema(Strict):

@@ -237,6 +237,8 @@ class AccountSchema(Strict):
     billing_channel = fields.String()
     payment_terms = fields.String()
     vat_number = fields.String(allow_none=True)
+    vat_status = fields.String(allow_none=True, metadata={
+        "description": "valid (offline check, VIES off) | verified | unverified | invalid"})
     credit_balance = Money()
     advisor_id = fields.String(allow_none=True)
     payment_method = fields.Dict(allow_none=True)
@@ -359,6 +361,7 @@ class VatNumberSchema(Strict):
     vat_number = fields.String()
     country = fields.String()
     valid = fields.Boolean()
+    vat_status = fields.String()
 
 
 class MeSchema(Strict):

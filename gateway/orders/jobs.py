@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from adapters.models import AdvisorCase, PortalQuote
-from gateway import composition
+from gateway import composition, logs, metrics
 from gateway.orders import lifecycle, mail
 from gateway.orders.models import Order
 from tenants.models import Advisor
@@ -53,6 +53,8 @@ def order_failed(order_id: str) -> None:
     lifecycle.fail(db, order, "adapter_failed: the billing center did not apply the order after retries",
                    now=deps.clock.now())
     db.commit()
+    logs.step("order failed", order_id=order.id, tenant=order.tenant_id, reason="adapter_failed")
+    metrics.count_order("failed", order.route_destination)
     deps.relay()
 
 
@@ -191,15 +193,23 @@ def requeue_stuck_orders() -> int:
 
 
 def relay_outbox() -> None:
-    """Hands what the outbox holds to the job queue."""
+    """Hands what the outbox holds to the job queue, then makes the webhook deliveries of new
+    events (and hands them over too)."""
     from adapters.outbox import relay
+    from gateway.webhooks.delivery import fan_out
 
     relay(current_app.extensions["gateway.db"].sessionmaker, current_app.extensions["gateway.queue"])
+    fan_out()
 
 
 def tick() -> None:
     """The periodic pass beside the workers: send what the outbox holds, read portal outcomes,
     and send again what got stuck."""
+    from gateway.services.vat_numbers import recheck_due
+    from gateway.webhooks.delivery import schedule_due
+
     requeue_stuck_orders()
     relay_outbox()
     poll_portal_quotes()
+    schedule_due()
+    recheck_due()

@@ -18,6 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from adapters import outbox
 from adapters.models import AdvisorCase, CaseEntry, OutboxMessage, PortalQuote
+from gateway import logs, metrics
 from gateway.errors import GatewayError
 from gateway.orders.models import AuditRecord, Event, Order, OrderItem
 from gateway.services.views import money
@@ -242,6 +243,9 @@ def _apply_at_once(db, order: Order, target: str, *, actor: str, now: datetime) 
         .add_cte(*writes)).first()
     if done is None:
         raise SubscriptionChanged(order.items[0].subscription_id)
+    for e in events:  # inserted by the CTE, unseen by the session: logged and counted here
+        logs.event(e["type"], e["tenant_id"], e["data"])
+        metrics.order_event(db, e["type"], e["data"])
     # The session's copies say what the row now says (without writing it again).
     for key, value in (("status", target), ("updated_at", now), ("completed_at", now)):
         set_committed_value(order, key, value)

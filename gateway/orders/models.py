@@ -112,6 +112,8 @@ class Event(Base):
     tenant_id: Mapped[str] = mapped_column(String(40), index=True)
     data: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = stamped()
+    # Set when the webhook fan-out pass has made the event's deliveries (gateway.webhooks).
+    fanned_out_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
 
 
 class AuditRecord(Base):

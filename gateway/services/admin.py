@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from gateway.errors import GatewayError, not_found
+from gateway.services import vat_numbers
 from routing.periods import add_period
 from tenants.catalog import Catalog
 from tenants.models import (
@@ -203,17 +204,21 @@ def list_tenants(db) -> list[Tenant]:
 # -- accounts --------------------------------------------------------------------------------
 def create_account(db, tenant_id: str, data: dict) -> Account:
     get_tenant(db, tenant_id, None)
-    vat_number = None
+    parsed = vat_status = None
     if data.get("vat_number"):
-        vat_number = _vat(data["vat_number"], data["country"]).number
+        parsed = _vat(data["vat_number"], data["country"])
+        db.commit()  # no transaction held while the registry answers
+        vat_status = vat_numbers.verify(parsed)
     if data.get("advisor_id") and db.get(Advisor, data["advisor_id"]) is None:
         raise GatewayError(422, "unknown_advisor", "No such advisor.",
                            errors={"advisor_id": ["unknown advisor"]})
     row = Account(tenant_id=tenant_id, name=data["name"], country=data["country"],
                   currency=data["currency"], billing_channel=data["billing_channel"],
-                  payment_terms=data["payment_terms"], vat_number=vat_number,
+                  payment_terms=data["payment_terms"], vat_number=None,
                   credit_balance=Decimal(data.get("credit_balance") or 0),
                   advisor_id=data.get("advisor_id"))
+    if parsed is not None:
+        vat_numbers.store(row, parsed, vat_status)
     db.add(row)
     db.commit()
     return row
@@ -240,9 +245,13 @@ def active_licenses(db, account_id: str) -> int:
 
 def set_vat_number(db, account: Account, raw: str) -> dict:
     parsed = _vat(raw, account.country)
-    account.vat_number = parsed.number
+    db.commit()  # no transaction held while the registry answers
+    status = vat_numbers.verify(parsed)
+    account = db.get(Account, account.id, with_for_update=True, populate_existing=True)
+    vat_numbers.store(account, parsed, status)
     db.commit()
-    return {"vat_number": parsed.number, "country": parsed.country, "valid": True}
+    return {"vat_number": parsed.number, "country": parsed.country, "valid": True,
+            "vat_status": status}
 
 
 def set_payment_method(db, account: Account, data: dict) -> Account:

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from adapters.errors import AdapterError
 from adapters.models import AdvisorCase, CaseEntry
+from gateway import logs
 from gateway.access import billing_contacts, cases_visible_to, require_advisor
 from gateway.errors import not_found
 from gateway.orders import dispatch, lifecycle
@@ -67,6 +68,8 @@ def claim(deps, case_id: str) -> dict:
     case = _load_case(db, case_id, lock=True)
     lifecycle.claim(db, case, advisor, now=now, lease=dispatch.claim_lease(deps))
     db.commit()
+    logs.step("case claimed", case_id=case.id, order_id=case.order_id, advisor_id=advisor.id,
+              tenant=case.tenant_id)
     return case_view(case, now)
 
 

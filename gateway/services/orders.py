@@ -19,7 +19,7 @@ from decimal import Decimal
 from sqlalchemy import delete, literal, select, true
 from sqlalchemy.exc import IntegrityError
 
-from gateway import metrics
+from gateway import logs
 from gateway.access import advisor_sees_account, check_rights, load_account, principal
 from gateway.errors import GatewayError, not_found
 from gateway.orders import dispatch, lifecycle
@@ -88,7 +88,6 @@ def place(deps, account_id: str, body: dict, key: str | None, render=None, *,
             pass
         raise
     deps.relay()
-    metrics.count_order("placed")
     return placed
 
 
@@ -177,6 +176,7 @@ def _place(deps, account_id: str, body: dict, scope: str, key: str, digest: str,
     elif not locked:  # another request holds the key and has not committed yet
         raise _in_use()
     attempt.account = account
+    logs.note_tenant(account.tenant_id)
     if items is None:
         cart_items = cart.items(db, account.id)
         if not cart_items:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import lazyload
 
 from gateway.errors import GatewayError, not_found
-from gateway.services import views
+from gateway.services import vat_numbers, views
 from gateway.services.facts import AccountFacts
 from gateway.services.facts import load as load_facts
 from routing.assessment import ChangeRefused, Terms, assess_change, assess_new_subscription
@@ -23,7 +23,6 @@ from routing.requirements import Requirement, outstanding, requirements
 from routing.vat import RATES_AS_OF, TaxTreatment, tax_treatment
 from tenants.catalog import Catalog
 from tenants.models import Account, Subscription, Tenant
-from tenants.vat_numbers import is_valid as vat_number_is_valid
 
 REFUSAL_STATUS = {"subscription_expired": 409, "subscription_canceled": 409}
 # The request field a refusal is about, for the 422's `errors` (api.md, Conventions).
@@ -152,7 +151,7 @@ def price(deps, account: Account, specs: list[dict], *, subs: dict | None = None
              for r in tenant.advisor_rules or ()]
     for item in items:
         item.route = route(segment, item.kinds, rules)
-    has_vat = vat_number_is_valid(account.vat_number, account.country)
+    has_vat = vat_numbers.relied_on(account)  # never a number the registry found invalid
     tax = tax_treatment(deps.settings["SELLER_COUNTRY"], account.country, has_vat)
     totals = price_order([i.price for i in items], currency=account.currency,
                          credit_balance=available_balance(account, known), vat_rate=tax.rate)
@@ -193,7 +192,8 @@ def tax_view(order: PricedOrder) -> dict:
     cur = order.account.currency
     return {"treatment": order.tax.treatment, "country": order.tax.country,
             "rate": rate(order.tax.rate), "amount": money(order.totals.tax, cur),
-            "rates_as_of": RATES_AS_OF.isoformat()}
+            "rates_as_of": RATES_AS_OF.isoformat(),
+            "vat_status": vat_numbers.status_of(order.account)}
 
 
 def totals_view(order: PricedOrder) -> dict:

@@ -66,6 +66,7 @@ def account(row, tenant_row, active_licenses: int, today) -> dict:
         "id": row.id, "tenant_id": row.tenant_id, "name": row.name, "country": row.country,
         "currency": row.currency, "billing_channel": row.billing_channel,
         "payment_terms": row.payment_terms, "vat_number": row.vat_number,
+        "vat_status": (row.vat_status or "valid") if row.vat_number else None,
         "credit_balance": money(row.credit_balance, row.currency),
         "advisor_id": row.advisor_id, "payment_method": payment_method(row, today),
         "segment": seg.segment, "segment_reasons": list(seg.reasons),

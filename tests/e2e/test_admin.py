@@ -544,7 +544,8 @@ def test_vat_number_is_normalised(admin, raw):
     w = world(admin)
     r = w.billing.put(f"/api/v1/accounts/{w.account_id}/vat-number", json={"vat_number": raw})
     assert r.status_code == 200, r.get_json()
-    assert r.get_json() == {"vat_number": "DE136695976", "country": "DE", "valid": True}
+    assert r.get_json() == {"vat_number": "DE136695976", "country": "DE", "valid": True,
+                            "vat_status": "valid"}
     assert admin.get(f"/api/v1/accounts/{w.account_id}").get_json()["vat_number"] == "DE136695976"
 
 

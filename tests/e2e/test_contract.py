@@ -559,7 +559,8 @@ def test_payment_method_and_vat_number(gw):
     assert "token" not in pm
     r = w.billing.put(f"/api/v1/accounts/{w.account_id}/vat-number", json={"vat_number": "DE 136.695.976"})
     assert r.status_code == 200, r.text
-    assert r.json() == {"vat_number": "DE136695976", "country": "DE", "valid": True}
+    assert r.json() == {"vat_number": "DE136695976", "country": "DE", "valid": True,
+                        "vat_status": "valid"}
     is_error(w.billing.put(f"/api/v1/accounts/{w.account_id}/vat-number", json={"vat_number": "DE136695977"}),
              422, "invalid_vat_number")
     assert w.billing.get(f"/api/v1/accounts/{w.account_id}").json()["vat_number"] == "DE136695976"
@@ -588,7 +589,7 @@ def test_annual_to_annual_upgrade_mid_period_irish_buyer(gw):
     # net 2064.66; balance 100.00; taxable 1964.66; IE buyer, IE seller: 23% -> 451.8718
     assert amounts(q) == ("2064.66", "100.00", "0.00", "451.87", "2416.53")
     assert q["tax"] == {"treatment": "standard", "country": "IE", "rate": "0.23", "amount": "451.87",
-                        "rates_as_of": q["tax"]["rates_as_of"]}
+                        "rates_as_of": q["tax"]["rates_as_of"], "vat_status": "valid"}
     assert q["rate_increase"] is True
     assert q["requirements"] == [{"type": "payment_method", "status": "outstanding"},
                                  {"type": "vat_number", "status": "satisfied"}]

@@ -34,7 +34,9 @@ TENANT_OWNED = {
     "case_id": "case",
 }
 # Path parameters that name something shared by every tenant.
-SHARED = {"code": "webinar"}  # the catalog
+SHARED = {"code": "webinar",  # the catalog
+          # webhook endpoints are the internal systems' (scope admin), not a tenant's
+          "endpoint_id": "whe_0000000000000000", "delivery_id": "whd_0000000000000000"}
 # Refusals by kind of caller, decided before any object is looked up: the only 403s allowed
 # when every id in the path is B's.
 KIND_REFUSALS = {"not_an_advisor"}

@@ -1,0 +1,33 @@
+"""gunicorn settings: `gunicorn -c python:gateway.gunicorn_conf wsgi:app`.
+
+Prometheus multiprocess mode: each worker (and the RQ worker, given the same directory) writes
+its counters and histograms to files under PROMETHEUS_MULTIPROC_DIR, and `/metrics`, whichever
+worker answers it, adds them all up. The variable must be set before any worker imports
+prometheus-client, which is why it is set here, in the master, before the workers start.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_OWN_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _OWN_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
+
+
+def on_starting(server):
+    # Files of an earlier run would be added to this run's counts: start from none. A directory
+    # given by the operator is theirs to empty (it may be shared with the RQ worker).
+    path = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    path.mkdir(parents=True, exist_ok=True)
+    if _OWN_DIR:
+        for stale in path.glob("*.db"):
+            stale.unlink()
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

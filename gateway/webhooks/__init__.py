@@ -1,0 +1,1 @@
+"""Webhooks: endpoints that internal systems register, and signed deliveries of every event."""
