@@ -31,20 +31,34 @@ class Relayer:
     def __init__(self, sessionmaker, queue, interval: float = 2.0):
         self.sessionmaker, self.queue, self.interval = sessionmaker, queue, interval
         self._wake = threading.Event()
+        self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def poke(self) -> None:
         with self._lock:
+            if self._stopped.is_set():
+                return
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
                 self._thread.start()
         self._wake.set()
 
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ends the thread (the app is being thrown away, e.g. at the end of a test)."""
+        with self._lock:
+            self._stopped.set()
+            thread = self._thread
+        self._wake.set()
+        if thread is not None:
+            thread.join(timeout)
+
     def _run(self) -> None:
-        while True:
+        while not self._stopped.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
+            if self._stopped.is_set():
+                return
             try:
                 while relay(self.sessionmaker, self.queue) >= 100:
                     pass

@@ -57,6 +57,7 @@ def init_app(app: Flask) -> None:
         sessionmaker = app.extensions["gateway.db"].sessionmaker
         relayer = Relayer(sessionmaker, queue, cfg["TICK_SECONDS"])
         app.extensions["gateway.relay"] = relayer.poke
+        app.extensions["gateway.relayer"] = relayer
         # A job runs in RQ's work horse, a process that ends with the job: relay before that.
         app.extensions["gateway.relay_in_job"] = lambda: relay(sessionmaker, queue)
 

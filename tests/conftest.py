@@ -105,9 +105,10 @@ def _stop_background_work():
     """No worker thread outlives its test (its database may be dropped next)."""
     yield
     while _apps:
-        queue = _apps.pop().extensions.get("gateway.queue")
-        if hasattr(queue, "stop"):
-            queue.stop()
+        extensions = _apps.pop().extensions
+        for worker in (extensions.get("gateway.queue"), extensions.get("gateway.relayer")):
+            if hasattr(worker, "stop"):
+                worker.stop()
 
 
 @pytest.fixture
