@@ -8,7 +8,8 @@ one shared test issuer, and enough subscriptions for every order of the run to h
 Then:
 1. SQL statements of one quote, one order placement and its apply job, counted in-process
    with a `before_cursor_execute` listener (request thread only), warm;
-2. gunicorn as README.md prescribes for production (`-w 2 -k gthread --threads 4 wsgi:app`),
+2. gunicorn as README.md prescribes for production
+   (`-c python:gateway.gunicorn_conf -w 2 -k gthread --threads 4 wsgi:app`),
    in-process job queue: wrk on GET /healthz (no auth, no database), quotes, then orders (one
    per subscription, a unique Idempotency-Key each, spread over every account); waits until
    every placed order is completed;
@@ -25,6 +26,7 @@ import argparse
 import cProfile
 import io
 import json
+import logging
 import os
 import pstats
 import secrets
@@ -61,7 +63,8 @@ CATALOG = {"name": "Webinar", "plans": [
         {"currency": "USD", "billing_period": period, "unit_amount": amount}
         for period, amount in zip(("monthly", "annual"), PRICES[code], strict=True)]}
     for rank, code in enumerate(PRICES, start=1)]}
-GUNICORN = ["-w", "2", "-k", "gthread", "--threads", "4"]  # README.md, "Running in production"
+# README.md, "Running in production" (its config file: metrics in multiprocess mode).
+GUNICORN = ["-c", "python:gateway.gunicorn_conf", "-w", "2", "-k", "gthread", "--threads", "4"]
 
 
 # -- set-up ----------------------------------------------------------------------------------
@@ -139,10 +142,13 @@ class HeldQueue:
 
 def make_app(url: str, instance: Path, **overrides):
     from gateway import create_app
+    from gateway.logs import OUR_LOGGERS
 
     settings = {"DATABASE_URL": url, "INSTANCE_PATH": str(instance), "REDIS_URL": None}
     settings.update(overrides)
     app = create_app(settings)
+    for name in OUR_LOGGERS:  # the in-process steps' request lines would drown the report
+        logging.getLogger(name).setLevel(logging.WARNING)
     real = app.extensions["gateway.queue"]
     real.relay = None  # no periodic pass in this process
     held = HeldQueue()

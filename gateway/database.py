@@ -7,6 +7,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+import tenants.active_licenses  # noqa: F401  (its flush hook keeps accounts' license counts)
 from tenants.clock import SYSTEM, Clock
 
 

@@ -12,6 +12,12 @@ import os
 import tempfile
 from pathlib import Path
 
+# A listening socket per worker (SO_REUSEPORT), so that the kernel spreads connections over
+# the workers. With one shared socket, the workers race to accept: clients that keep their
+# connections open (a proxy's pool, a load generator) were seen, in half of the runs, all
+# held by one worker, which then served everything on one CPU while the other idled.
+reuse_port = True
+
 _OWN_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 if _OWN_DIR:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
@@ -31,3 +37,4 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+

@@ -99,6 +99,10 @@ class Account(Base):
     vat_next_check_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
     vat_check_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     credit_balance: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    # The licenses of the account's active subscriptions, summed: classification reads it on
+    # every quote, and summing thousands of subscriptions there would cost per subscription.
+    # Kept by tenants.active_licenses (ORM flushes) and the bulk apply (its own delta).
+    active_licenses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     advisor_id: Mapped[str | None] = mapped_column(ForeignKey("advisors.id"))
     # A PSP token and what a person needs to recognise the card; never the card number.
     pm_token: Mapped[str | None] = mapped_column(String(200))

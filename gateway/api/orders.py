@@ -15,11 +15,13 @@ from gateway.database import session
 from gateway.services import orders
 
 blp = Blueprint("orders", __name__, description="Orders")
+# Built once: a schema's nested schemas are built on its first dump, and dumping keeps no state.
+_ORDER = OrderSchema()
 
 
 def _render(answer: dict) -> str:
     """The order as this endpoint answers it; a replay sends the same text again."""
-    return current_app.json.dumps(OrderSchema().dump(answer)) + "\n"
+    return current_app.json.dumps(_ORDER.dump(answer)) + "\n"
 
 
 @blp.route("/accounts/<account_id>/orders")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from adapters import outbox
@@ -23,6 +23,7 @@ from gateway.errors import GatewayError
 from gateway.orders.models import AuditRecord, Event, Order, OrderItem
 from gateway.services.views import money
 from routing.business_hours import business_due
+from tenants.active_licenses import COUNTED
 from tenants.models import Account, Advisor, Subscription, Tenant
 
 log = logging.getLogger(__name__)
@@ -195,15 +196,22 @@ def apply(db, order: Order, *, actor: str, now: datetime, adapter=None) -> None:
 
 
 def _apply_at_once(db, order: Order, target: str, *, actor: str, now: datetime) -> None:
-    """`apply` for changes to existing subscriptions, on PostgreSQL, in (at most) two statements:
-    the balance (first, alone: placing takes the account's row before the subscriptions', and
-    so must this), then every other write as data-modifying CTEs of the order's UPDATE. Each
-    subscription changes only if it is still at the version the order was priced against; if
-    one is not, the order's row is not updated and the whole transaction is refused."""
+    """`apply` for changes to existing subscriptions, on PostgreSQL, in two statements: the
+    account's row (balance and license count; first, alone: placing takes the account's row
+    before the subscriptions', and so must this), then every other write as data-modifying
+    CTEs of the order's UPDATE. Each subscription changes only if it is still at the version
+    the order was priced against; if one is not, the order's row is not updated and the whole
+    transaction is refused."""
     moved = order.credit_added - order.balance_applied
-    if moved:
-        db.execute(update(Account).where(Account.id == order.account_id)
-                   .values(credit_balance=Account.credit_balance + moved))
+    # The subscriptions below change behind the ORM's back: the account's license count moves
+    # here, by what they counted before (read in this statement, under the account's lock that
+    # every writer of its subscriptions takes first) and what they all count after (active).
+    was = (select(func.coalesce(func.sum(Subscription.licenses), 0))
+           .where(Subscription.id.in_([i.subscription_id for i in order.items]),
+                  Subscription.status == COUNTED).scalar_subquery())
+    db.execute(update(Account).where(Account.id == order.account_id).values(
+        credit_balance=Account.credit_balance + moved,
+        active_licenses=Account.active_licenses + sum(i.licenses for i in order.items) - was))
     subs, events = [], []
     for n, item in enumerate(order.items):
         subs.append(update(Subscription).where(
@@ -227,7 +235,9 @@ def _apply_at_once(db, order: Order, target: str, *, actor: str, now: datetime) 
     writes = [
         *subs,
         update(OrderItem).where(OrderItem.order_id == order.id).values(status=target).cte("items"),
-        insert(Event).values(events).cte("events"),
+        # One single-row INSERT per event: a multi-row VALUES is never in SQLAlchemy's
+        # compiled cache, and compiling this statement anew cost more than running it.
+        *(insert(Event).values(e).cte(f"event_{n}") for n, e in enumerate(events)),
         insert(AuditRecord).values(
             tenant_id=order.tenant_id, account_id=order.account_id, actor=actor,
             action="order.completed", data={"order_id": order.id, "po_number": order.po_number},

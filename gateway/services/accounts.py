@@ -20,7 +20,7 @@ from tenants.models import Account, Subscription, Tenant
 
 def account_view(db, account: Account) -> dict:
     tenant = db.get(Tenant, account.tenant_id)
-    return views.account(account, tenant, admin.active_licenses(db, account.id), clock.today())
+    return views.account(account, tenant, account.active_licenses, clock.today())
 
 
 def visible_tenant(db, tenant_id: str, need: str = "read") -> Tenant:

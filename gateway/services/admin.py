@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from gateway.errors import GatewayError, not_found
 from gateway.services import vat_numbers
@@ -235,12 +235,6 @@ def _vat(raw: str, country: str):
 def list_accounts(db, tenant_id: str) -> list[Account]:
     return list(db.scalars(select(Account).where(Account.tenant_id == tenant_id)
                            .order_by(Account.created_at, Account.id)))
-
-
-def active_licenses(db, account_id: str) -> int:
-    return db.scalar(select(func.coalesce(func.sum(Subscription.licenses), 0))
-                     .where(Subscription.account_id == account_id,
-                            Subscription.status == "active")) or 0
 
 
 def set_vat_number(db, account: Account, raw: str) -> dict:
