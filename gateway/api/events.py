@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from gateway.api.billing_schemas import EventSchema, EventsQuerySchema
+from gateway.api.blueprint import Blueprint
 from gateway.api.pagination import paginated
 from gateway.database import session
 from gateway.services import events

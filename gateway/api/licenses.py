@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
+from gateway.api.blueprint import Blueprint
 from gateway.api.openapi import refuses
 from gateway.api.schemas import Strict, Timestamp
 from gateway.database import session

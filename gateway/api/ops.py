@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Response, current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields
 
 from gateway import metrics
 from gateway.access import require_any_scope
+from gateway.api.blueprint import Blueprint
 from gateway.api.openapi import refuses
 from gateway.api.schemas import Strict, TokenSchema
 from gateway.ops import readiness

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Response, current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from gateway.api.billing_schemas import OrderDetailSchema, OrderInSchema, OrderSchema
+from gateway.api.blueprint import Blueprint
 from gateway.api.openapi import ORDER_EXAMPLE, ORDER_REQUEST_EXAMPLE, QUOTE_REFUSALS, refuses
 from gateway.api.pagination import paginated
 from gateway.api.schemas import EmptySchema

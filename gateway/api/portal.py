@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from gateway.api.billing_schemas import PortalQuoteSchema
+from gateway.api.blueprint import Blueprint
 from gateway.api.openapi import refuses
 from gateway.api.pagination import paginated
 from gateway.api.schemas import Strict

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from gateway.api.billing_schemas import CartItemSchema, CartSchema, ChangeSchema, ItemSchema, QuoteSchema
+from gateway.api.blueprint import Blueprint
 from gateway.api.openapi import QUOTE_EXAMPLE, QUOTE_REFUSALS, QUOTE_REQUEST_EXAMPLE, refuses
 from gateway.composition import for_request
 from gateway.services import cart, quotes

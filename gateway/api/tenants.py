@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from gateway.access import require_any_scope, require_scope
+from gateway.api.blueprint import Blueprint
 from gateway.api.openapi import refuses
 from gateway.api.pagination import paginated
 from gateway.api.schemas import (

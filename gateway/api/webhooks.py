@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from gateway.api.blueprint import Blueprint
 from gateway.api.pagination import paginated
 from gateway.api.schemas import EmptySchema
 from gateway.api.webhook_schemas import (

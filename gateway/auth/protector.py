@@ -11,7 +11,7 @@ from sqlalchemy import exists, select
 
 from gateway.auth import principal as principals
 from gateway.auth.keys import key_set
-from gateway.auth.verify import TokenRejected, TrustedIssuer, verify
+from gateway.auth.verify import TokenRejected, TrustedIssuer, verify_remembered
 from gateway.database import session
 from tenants.models import Issuer, TenantIssuer
 
@@ -27,7 +27,8 @@ class _Rejected(InvalidTokenError):
 class GatewayTokenValidator(BearerTokenValidator):
     def authenticate_token(self, token_string):
         try:
-            return verify(token_string, find_issuer)
+            return verify_remembered(token_string, find_issuer,
+                                     current_app.extensions["gateway.cache"])
         except TokenRejected as exc:
             raise _Rejected(exc) from exc
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import binascii
+import hashlib
+import time
 from base64 import urlsafe_b64decode
 from dataclasses import dataclass
 
@@ -117,3 +119,19 @@ def verify(token: str, find_issuer) -> VerifiedToken:
             exc.claim, "invalid_claim")
         raise TokenRejected(reason, f"The token's {exc.claim!r} claim is not acceptable.") from exc
     return VerifiedToken(decoded.claims, issuer)
+
+
+def verify_remembered(token: str, find_issuer, cache, now=time.time) -> VerifiedToken:
+    """`verify`, done once per process for a given token: the RSA check and the claims'
+    parsing were a tenth of a quote's CPU, paid again on each of a client's requests.
+
+    The verdict is kept in the per-process cache (gateway.cache), keyed by the token's digest,
+    so that any change to issuers, their keys or the tenants trusting them forgets it; a
+    refusal is never kept. Only expiry can change while nothing else does: it is checked on
+    every use. (A key an IdP stops publishing at its JWKS URI, with nothing changed here,
+    keeps its tokens accepted until they expire, as a JWKS cache would.)"""
+    digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+    verified = cache.get("verified_token", digest, lambda: verify(token, find_issuer))
+    if now() > verified.claims["exp"] + LEEWAY_SECONDS:
+        raise TokenRejected("expired", "The token has expired.")
+    return verified

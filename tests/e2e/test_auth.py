@@ -561,3 +561,20 @@ def test_expired_key_cache_is_served_while_the_idp_is_down(idp):
     idp.up = False
     assert [k.kid for k in cache.get(idp.jwks_uri).keys] == ["k1"]  # stale, not a lock-out
     assert idp.hits == 2  # it did try the IdP again
+
+
+def test_a_token_accepted_before_is_refused_once_its_issuer_is_no_longer_trusted(admin_http):
+    """Verified tokens are remembered per process (gateway.auth.verify): a change of trust
+    forgets them."""
+    issuer = TestIssuer.new("dropped")
+    r = admin_http.post("/api/v1/tenants", json={"name": "Dropping", "slug": "dropping",
+                                                 "issuers": [issuer.spec()]})
+    assert r.status_code == 201, r.get_json()
+    token = issuer.token("someone@dropping")
+    before = me(admin_http, token)
+    assert before.status_code == 200, before.get_json()
+    assert me(admin_http, token).status_code == 200  # the remembered verdict
+    r = admin_http.patch(f"/api/v1/tenants/{r.get_json()['id']}",
+                         json={"issuers": [TestIssuer.new("successor").spec()]})
+    assert r.status_code == 200, r.get_json()
+    assert_401(me(admin_http, token), "unknown_issuer")
