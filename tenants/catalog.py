@@ -15,6 +15,8 @@ class Catalog:
     def __init__(self, product: Product | None):
         self.product = product  # kept only to tell "no such product"; may be detached (cached)
         self.ranks = {p.code: p.rank for p in product.plans} if product else {}
+        self.name = product.name if product else None
+        self.plan_names = {p.code: p.name for p in product.plans} if product else {}
         self._prices = {
             (p.code, x.currency, x.billing_period): x.unit_amount
             for p in (product.plans if product else ()) for x in p.prices

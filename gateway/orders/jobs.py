@@ -16,6 +16,7 @@ from adapters.models import AdvisorCase, PortalQuote
 from gateway import composition, logs, metrics
 from gateway.orders import lifecycle, mail
 from gateway.orders.models import Order
+from gateway.services import pricing
 from tenants.models import Advisor
 
 # Kept importable here for callers of the former module layout.
@@ -132,7 +133,11 @@ def notify_order(order_id: str, step: str) -> None:
     if notifier is None or order is None:
         return
     base_url = deps.settings.get("PUBLIC_URL") or deps.settings["ISSUER"]
-    messages = mail.order_messages(db, order, step, now=deps.clock.now(), base_url=base_url)
+    deps.cache.refresh(db)  # names and languages from the per-process caches, kept current
+    messages = mail.order_messages(
+        db, order, step, now=deps.clock.now(), base_url=base_url,
+        catalog=lambda product: pricing.catalog(deps, product),
+        tenant_locale=lambda: pricing.tenant_policy(deps, order.tenant_id).locale)
     db.rollback()  # read everything; hold no transaction while the mail goes out
     for to, subject, body in messages:
         notifier.send(to, subject, body)

@@ -18,13 +18,12 @@ from sqlalchemy.orm import lazyload
 from adapters.models import AdvisorCase, PortalQuote
 from gateway.orders.models import Order
 from routing.money import quantize
+from tenants.catalog import Catalog
 from tenants.models import (
     Advisor,
     Contact,
     LicenseAssignment,
     Membership,
-    Plan,
-    Product,
     Subscription,
     Tenant,
 )
@@ -59,25 +58,30 @@ def format_money(amount: Decimal, currency: str, locale: str) -> str:
     return format_currency(value, currency, locale=locale)
 
 
-def recipients(db, order: Order) -> list[Recipient]:
-    # Its locale only: not its issuers (an eager, JWKS-sized load).
-    tenant = db.get(Tenant, order.tenant_id, options=[lazyload(Tenant.issuers)])
+def recipients(db, order: Order, tenant_locale: str | None) -> list[Recipient]:
     rows = db.execute(select(Contact.name, Contact.email, Contact.locale, Membership.roles)
                       .join(Membership, Membership.contact_id == Contact.id)
                       .where(Membership.account_id == order.account_id)
                       .order_by(Contact.email)).all()
-    return [Recipient(name, email, locale_of(locale, tenant.locale))
+    return [Recipient(name, email, locale_of(locale, tenant_locale))
             for name, email, locale, roles in rows if "billing_contact" in (roles or ())]
 
 
-def order_messages(db, order: Order, step: str, *, now: datetime,
-                   base_url: str = "") -> list[tuple[str, str, str]]:
-    """(to, subject, body) for each billing contact of the order's account."""
+def order_messages(db, order: Order, step: str, *, now: datetime, base_url: str = "",
+                   catalog=None, tenant_locale=None) -> list[tuple[str, str, str]]:
+    """(to, subject, body) for each billing contact of the order's account. `catalog(product)`
+    and `tenant_locale()` come from the caller's per-process caches (the notification job);
+    without them, both are read here."""
     if step not in STEPS:
         raise ValueError(f"unknown notification step {step!r}")
-    facts = _facts(db, order, step)
+    catalog = catalog or (lambda product: Catalog.load(db, product))
+    if tenant_locale is None:
+        # Its locale only: not its issuers (an eager, JWKS-sized load).
+        tenant = db.get(Tenant, order.tenant_id, options=[lazyload(Tenant.issuers)])
+        tenant_locale = lambda: tenant.locale  # noqa: E731
+    facts = _facts(db, order, step, catalog)
     out = []
-    for person in recipients(db, order):
+    for person in recipients(db, order, tenant_locale()):
         text = _templates.get_template(f"{person.locale}/{step}.txt").render(
             person=person, order=order, base_url=base_url, **_formatted(facts, person.locale))
         subject, _, body = text.partition("\n")
@@ -85,13 +89,11 @@ def order_messages(db, order: Order, step: str, *, now: datetime,
     return out
 
 
-def _facts(db, order: Order, step: str) -> dict:
+def _facts(db, order: Order, step: str, catalog) -> dict:
     names = {}
     for item in order.items:
-        # Names only: not the plans' and prices' eager loads.
-        product = db.get(Product, item.product, options=[lazyload(Product.plans)])
-        plans = dict(db.execute(select(Plan.code, Plan.name).where(Plan.product_code == item.product)).all())
-        names[item.id] = (product.name if product else item.product, plans)
+        known = catalog(item.product)
+        names[item.id] = (known.name or item.product, known.plan_names)
     facts: dict = {"names": names, "case": None, "advisor": None, "quote": None, "grown": []}
     if step == "awaiting_advisor":
         case = db.scalar(select(AdvisorCase).where(AdvisorCase.order_id == order.id)
@@ -102,19 +104,21 @@ def _facts(db, order: Order, step: str) -> dict:
     if step == "awaiting_acceptance":
         facts["quote"] = db.scalar(select(PortalQuote).where(PortalQuote.order_id == order.id))
     if step == "completed":
-        for item in order.items:
-            if item.licenses > item.licenses_before and item.subscription_id:
-                sub = db.get(Subscription, item.subscription_id)
+        grown = [i for i in order.items if i.licenses > i.licenses_before and i.subscription_id]
+        if grown:
+            # Each grown subscription's licenses and how many are assigned: one statement.
+            assigned = (select(func.count()).where(
+                LicenseAssignment.subscription_id == Subscription.id).scalar_subquery())
+            held = {sub_id: (licenses, taken) for sub_id, licenses, taken in db.execute(
+                select(Subscription.id, Subscription.licenses, assigned)
+                .where(Subscription.id.in_([i.subscription_id for i in grown])))}
+            for item in grown:
+                licenses, taken = held[item.subscription_id]
                 facts["grown"].append({
                     "item": item, "added": item.licenses - item.licenses_before,
-                    "unassigned": max(0, sub.licenses - _assigned(db, sub.id)),
-                    "subscription_id": sub.id})
+                    "unassigned": max(0, licenses - taken),
+                    "subscription_id": item.subscription_id})
     return facts
-
-
-def _assigned(db, subscription_id: str) -> int:
-    return db.scalar(select(func.count()).select_from(LicenseAssignment)
-                     .where(LicenseAssignment.subscription_id == subscription_id)) or 0
 
 
 def _formatted(facts: dict, locale: str) -> dict:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import delete, literal, select, true
+from sqlalchemy import BigInteger, bindparam, delete, func, select, true
 from sqlalchemy.exc import IntegrityError
 
 from gateway import logs
@@ -100,29 +100,40 @@ def claim_scope(label: str, account_id: str) -> str:
     return "sha256:" + hashlib.sha256(scope.encode("utf-8")).hexdigest()
 
 
-def _key_lock(db, scope: str, key: str):
-    """PostgreSQL: a transaction-scoped advisory lock on the key, tried without waiting (true
-    when taken); SQLite serialises writers at BEGIN IMMEDIATE, so it is always true there."""
-    if db.get_bind().dialect.name != "postgresql":
-        return true().label("key_locked")
-    from sqlalchemy import func
+def _lock_statement(with_subscriptions: bool, key_lock: bool):
+    """Row locks on the account (and the subscriptions asked for), in one statement: account
+    first, as every writer of these rows takes them. With `key_lock` (PostgreSQL), a
+    transaction-scoped advisory lock on the key, tried without waiting (true when taken);
+    without it the column is simply true (SQLite serialises writers at BEGIN IMMEDIATE)."""
+    locked = (func.pg_try_advisory_xact_lock(bindparam("key_hash", type_=BigInteger))
+              if key_lock else true()).label("key_locked")
+    if with_subscriptions:
+        return (select(Account, Subscription, locked)
+                .join(Subscription, Subscription.account_id == Account.id)
+                .where(Account.id == bindparam("account_id"),
+                       Subscription.id.in_(bindparam("sub_ids", expanding=True)))
+                .with_for_update())
+    return select(Account, locked).where(Account.id == bindparam("account_id")).with_for_update()
 
-    h = int.from_bytes(hashlib.sha256(f"{scope}\n{key}".encode()).digest()[:8], "big", signed=True)
-    return func.pg_try_advisory_xact_lock(literal(h)).label("key_locked")
+
+# Built once (building them per order cost more Python than running them).
+_LOCKS = {(s, k): _lock_statement(s, k) for s in (True, False) for k in (True, False)}
 
 
-def _lock(db, account_id: str, sub_ids: list[str], key_lock):
-    """Row locks on the account and the subscriptions, in one statement (account first: every
-    writer of these rows takes them in that order). Returns (account, subs, key_locked)."""
+def _key_hash(scope: str, key: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{scope}\n{key}".encode()).digest()[:8], "big",
+                          signed=True)
+
+
+def _lock(db, account_id: str, sub_ids: list[str], key_hash: int | None):
+    """Returns (account, subs, key_locked); `key_hash` None: no advisory lock to take."""
+    key_lock = key_hash is not None and db.get_bind().dialect.name == "postgresql"
+    params = {"account_id": account_id, "key_hash": key_hash}
     if sub_ids:
-        rows = db.execute(select(Account, Subscription, key_lock)
-                          .join(Subscription, Subscription.account_id == Account.id)
-                          .where(Account.id == account_id, Subscription.id.in_(sub_ids))
-                          .with_for_update()).all()
+        rows = db.execute(_LOCKS[True, key_lock], dict(params, sub_ids=sub_ids)).all()
         if rows:
             return rows[0][0], {r[1].id: r[1] for r in rows}, bool(rows[0][2])
-    row = db.execute(select(Account, key_lock).where(Account.id == account_id)
-                     .with_for_update()).first()
+    row = db.execute(_LOCKS[False, key_lock], params).first()
     return (row[0], {}, bool(row[1])) if row else (None, {}, False)
 
 
@@ -160,7 +171,7 @@ def _place(deps, account_id: str, body: dict, scope: str, key: str, digest: str,
     sub_ids = [s["subscription_id"] for s in items or () if s.get("subscription_id")]
     valid_key = bool(key) and len(key) <= MAX_KEY_LENGTH
     account, subs, locked = _lock(db, account_id, sub_ids,
-                                  _key_lock(db, scope, key) if valid_key else true())
+                                  _key_hash(scope, key) if valid_key else None)
     if account is None:
         raise not_found("account")
     if not key:

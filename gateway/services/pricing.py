@@ -75,6 +75,7 @@ class TenantPolicy:
     require_vat_number: bool
     advisor_rules: tuple
     case_due_hours: int | None
+    locale: str | None = None  # the language of its mail when a contact has none
 
 
 def tenant_policy(deps, tenant_id: str) -> TenantPolicy:
@@ -82,7 +83,7 @@ def tenant_policy(deps, tenant_id: str) -> TenantPolicy:
         # Only the tenant's policy is needed here, not its issuers (an eager, JWKS-sized load).
         t = deps.db.get(Tenant, tenant_id, options=[lazyload(Tenant.issuers)])
         return TenantPolicy(t.enterprise_license_threshold, t.segment, t.require_vat_number,
-                            tuple(t.advisor_rules or ()), t.case_due_hours)
+                            tuple(t.advisor_rules or ()), t.case_due_hours, t.locale)
     return deps.cache.get("tenant", tenant_id, load)
 
 
