@@ -10,10 +10,11 @@ are sent by the job queue after it commits, never inside it.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, insert, select, update
+from sqlalchemy import JSON, DateTime, Integer, bindparam, exists, func, insert, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from adapters import outbox
@@ -24,6 +25,7 @@ from gateway.orders.models import AuditRecord, Event, Order, OrderItem
 from gateway.services.views import money
 from routing.business_hours import business_due
 from tenants.active_licenses import COUNTED
+from tenants.db import Money
 from tenants.models import Account, Advisor, Subscription, Tenant
 
 log = logging.getLogger(__name__)
@@ -202,65 +204,94 @@ def _apply_at_once(db, order: Order, target: str, *, actor: str, now: datetime) 
     CTEs of the order's UPDATE. Each subscription changes only if it is still at the version
     the order was priced against; if one is not, the order's row is not updated and the whole
     transaction is refused."""
-    moved = order.credit_added - order.balance_applied
-    # The subscriptions below change behind the ORM's back: the account's license count moves
-    # here, by what they counted before (read in this statement, under the account's lock that
-    # every writer of its subscriptions takes first) and what they all count after (active).
-    was = (select(func.coalesce(func.sum(Subscription.licenses), 0))
-           .where(Subscription.id.in_([i.subscription_id for i in order.items]),
-                  Subscription.status == COUNTED).scalar_subquery())
-    db.execute(update(Account).where(Account.id == order.account_id).values(
-        credit_balance=Account.credit_balance + moved,
-        active_licenses=Account.active_licenses + sum(i.licenses for i in order.items) - was))
-    subs, events = [], []
-    for n, item in enumerate(order.items):
-        subs.append(update(Subscription).where(
-            Subscription.id == item.subscription_id,
-            Subscription.version == item.subscription_version).values(
-            plan=item.plan, licenses=item.licenses, billing_period=item.billing_period,
-            current_period_start=item.period_start, current_period_end=item.period_end,
-            status="active", version=Subscription.version + 1, updated_at=now)
-            .returning(Subscription.id).cte(f"sub_{n}"))
-        events.append({"type": "subscription.updated", "tenant_id": order.tenant_id, "created_at": now,
-                       "data": {"subscription_id": item.subscription_id,
-                                "account_id": order.account_id, "order_id": order.id,
-                                "plan": item.plan, "licenses": item.licenses,
-                                "billing_period": item.billing_period,
-                                "current_period_start": item.period_start.isoformat(),
-                                "current_period_end": item.period_end.isoformat()}})
-    events.append({"type": "order.completed", "tenant_id": order.tenant_id, "created_at": now,
-                   "data": {"order_id": order.id, "account_id": order.account_id,
-                            "total_due": money(order.total_due, order.currency),
-                            "currency": order.currency}})
-    writes = [
-        *subs,
-        update(OrderItem).where(OrderItem.order_id == order.id).values(status=target).cte("items"),
-        # One single-row INSERT per event: a multi-row VALUES is never in SQLAlchemy's
-        # compiled cache, and compiling this statement anew cost more than running it.
-        *(insert(Event).values(e).cte(f"event_{n}") for n, e in enumerate(events)),
-        insert(AuditRecord).values(
-            tenant_id=order.tenant_id, account_id=order.account_id, actor=actor,
-            action="order.completed", data={"order_id": order.id, "po_number": order.po_number},
-            created_at=now).cte("audit"),
-        insert(OutboxMessage).values(
-            job=NOTIFY_ORDER, created_at=now,
-            payload={"args": [order.id, "completed"], "job_id": f"notify-{order.id}-completed"})
-        .cte("notify"),
-    ]
-    done = db.connection().execute(
-        update(Order).where(Order.id == order.id, *[exists(select(s.c.id)) for s in subs])
-        .values(status=target, updated_at=now, completed_at=now).returning(Order.id)
-        .add_cte(*writes)).first()
-    if done is None:
+    n = len(order.items)
+    account_update, order_update = _apply_statements(n)
+    events = [("subscription.updated", {
+        "subscription_id": item.subscription_id, "account_id": order.account_id,
+        "order_id": order.id, "plan": item.plan, "licenses": item.licenses,
+        "billing_period": item.billing_period,
+        "current_period_start": item.period_start.isoformat(),
+        "current_period_end": item.period_end.isoformat()}) for item in order.items]
+    events.append(("order.completed", {
+        "order_id": order.id, "account_id": order.account_id,
+        "total_due": money(order.total_due, order.currency), "currency": order.currency}))
+    conn = db.connection()
+    conn.execute(account_update, {
+        "p_account_id": order.account_id, "p_moved": order.credit_added - order.balance_applied,
+        "p_added": sum(i.licenses for i in order.items),
+        "p_sub_ids": [i.subscription_id for i in order.items]})
+    params = {"p_order_id": order.id, "p_target": target, "p_now": now,
+              "p_tenant_id": order.tenant_id, "p_account_id": order.account_id, "p_actor": actor,
+              "p_audit_data": {"order_id": order.id, "po_number": order.po_number},
+              "p_notify_payload": {"args": [order.id, "completed"],
+                                 "job_id": f"notify-{order.id}-completed"}}
+    for k, item in enumerate(order.items):
+        params.update({f"p_sub_id_{k}": item.subscription_id,
+                       f"p_sub_version_{k}": item.subscription_version, f"p_plan_{k}": item.plan,
+                       f"p_licenses_{k}": item.licenses, f"p_period_{k}": item.billing_period,
+                       f"p_start_{k}": item.period_start, f"p_end_{k}": item.period_end})
+    for k, (kind, data) in enumerate(events):
+        params.update({f"p_event_type_{k}": kind, f"p_event_data_{k}": data})
+    if conn.execute(order_update, params).first() is None:
         raise SubscriptionChanged(order.items[0].subscription_id)
-    for e in events:  # inserted by the CTE, unseen by the session: logged and counted here
-        logs.event(e["type"], e["tenant_id"], e["data"])
-        metrics.order_event(db, e["type"], e["data"])
+    account = db.identity_map.get(db.identity_key(Account, order.account_id))
+    if account is not None:  # the rows moved behind the session's back: read them again if asked
+        db.expire(account, ["credit_balance", "active_licenses"])
+    for kind, data in events:  # inserted by the CTE, unseen by the session: logged and counted here
+        logs.event(kind, order.tenant_id, data)
+        metrics.order_event(db, kind, data)
     # The session's copies say what the row now says (without writing it again).
     for key, value in (("status", target), ("updated_at", now), ("completed_at", now)):
         set_committed_value(order, key, value)
     for item in order.items:
         set_committed_value(item, "status", target)
+
+
+@functools.lru_cache(maxsize=16)
+def _apply_statements(n: int):
+    """The two statements of `_apply_at_once` for an order of `n` items, built once: building
+    them per order (CTEs, generative values) cost more Python than running them."""
+    # The subscriptions change behind the ORM's back: the account's license count moves here,
+    # by what they counted before (read under the account's lock, which every writer of its
+    # subscriptions takes first) and what they all count after (active).
+    was = (select(func.coalesce(func.sum(Subscription.licenses), 0))
+           .where(Subscription.id.in_(bindparam("p_sub_ids", expanding=True)),
+                  Subscription.status == COUNTED).scalar_subquery())
+    account_update = (update(Account).where(Account.id == bindparam("p_account_id")).values(
+        credit_balance=Account.credit_balance + bindparam("p_moved", type_=Money),
+        active_licenses=Account.active_licenses + bindparam("p_added", type_=Integer) - was))
+    now = bindparam("p_now", type_=DateTime)
+    subs = [update(Subscription).where(
+        Subscription.id == bindparam(f"p_sub_id_{k}"),
+        Subscription.version == bindparam(f"p_sub_version_{k}")).values(
+        plan=bindparam(f"p_plan_{k}"), licenses=bindparam(f"p_licenses_{k}"),
+        billing_period=bindparam(f"p_period_{k}"), current_period_start=bindparam(f"p_start_{k}"),
+        current_period_end=bindparam(f"p_end_{k}"), status=COUNTED,
+        version=Subscription.version + 1, updated_at=now)
+        .returning(Subscription.id).cte(f"sub_{k}") for k in range(n)]
+    writes = [
+        *subs,
+        update(OrderItem).where(OrderItem.order_id == bindparam("p_order_id"))
+        .values(status=bindparam("p_target")).cte("items"),
+        # One single-row INSERT per event: a multi-row VALUES is never in SQLAlchemy's
+        # compiled cache.
+        *(insert(Event).values(type=bindparam(f"p_event_type_{k}"), tenant_id=bindparam("p_tenant_id"),
+                               data=bindparam(f"p_event_data_{k}", type_=JSON), created_at=now)
+          .cte(f"event_{k}") for k in range(n + 1)),
+        insert(AuditRecord).values(
+            tenant_id=bindparam("p_tenant_id"), account_id=bindparam("p_account_id"),
+            actor=bindparam("p_actor"), action="order.completed",
+            data=bindparam("p_audit_data", type_=JSON), created_at=now).cte("audit"),
+        insert(OutboxMessage).values(job=NOTIFY_ORDER, created_at=now,
+                                     payload=bindparam("p_notify_payload", type_=JSON))
+        .cte("notify"),
+    ]
+    order_update = (
+        update(Order).where(Order.id == bindparam("p_order_id"),
+                            *[exists(select(s.c.id)) for s in subs])
+        .values(status=bindparam("p_target"), updated_at=now, completed_at=now)
+        .returning(Order.id).add_cte(*writes))
+    return account_update, order_update
 
 
 def _target(db, order: Order, item) -> Subscription:
