@@ -14,7 +14,7 @@ import functools
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import JSON, DateTime, Integer, bindparam, exists, func, insert, select, update
+from sqlalchemy import JSON, DateTime, Integer, String, bindparam, exists, func, insert, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from adapters import outbox
@@ -247,6 +247,22 @@ def _apply_at_once(db, order: Order, target: str, *, actor: str, now: datetime) 
         set_committed_value(item, "status", target)
 
 
+def _events_in_order(count: int, now) -> list:
+    """INSERTs of `count` events as CTEs, each fed by the row of the one before: PostgreSQL
+    runs a statement's data-modifying CTEs in no set order, and the events' ids (the order
+    webhooks deliver them in) must follow the order they happened in. (One multi-row VALUES
+    would keep the order but is never in SQLAlchemy's compiled cache.)"""
+    columns = ["type", "tenant_id", "data", "created_at"]
+    ctes = []
+    for k in range(count):
+        row = [bindparam(f"p_event_type_{k}", type_=String), bindparam("p_tenant_id", type_=String),
+               bindparam(f"p_event_data_{k}", type_=JSON), now]
+        source = select(*row) if not ctes else select(*row).select_from(ctes[-1])
+        ctes.append(insert(Event).from_select(columns, source).returning(Event.id)
+                    .cte(f"event_{k}"))
+    return ctes
+
+
 @functools.lru_cache(maxsize=16)
 def _apply_statements(n: int):
     """The two statements of `_apply_at_once` for an order of `n` items, built once: building
@@ -273,11 +289,7 @@ def _apply_statements(n: int):
         *subs,
         update(OrderItem).where(OrderItem.order_id == bindparam("p_order_id"))
         .values(status=bindparam("p_target")).cte("items"),
-        # One single-row INSERT per event: a multi-row VALUES is never in SQLAlchemy's
-        # compiled cache.
-        *(insert(Event).values(type=bindparam(f"p_event_type_{k}"), tenant_id=bindparam("p_tenant_id"),
-                               data=bindparam(f"p_event_data_{k}", type_=JSON), created_at=now)
-          .cte(f"event_{k}") for k in range(n + 1)),
+        *_events_in_order(n + 1, now),
         insert(AuditRecord).values(
             tenant_id=bindparam("p_tenant_id"), account_id=bindparam("p_account_id"),
             actor=bindparam("p_actor"), action="order.completed",

@@ -134,3 +134,32 @@ def test_every_step_renders_in_every_language(placed):
         finally:
             db.rollback()
             db.close()
+
+
+def test_an_apply_records_its_events_in_the_order_they_happened(any_app):
+    """Webhooks deliver events in id order: the bulk apply (PostgreSQL, one statement of CTEs,
+    which PostgreSQL runs in no set order) must still number them as they happened."""
+    admin = Http(any_app.test_client(), service_token(any_app))
+    w = make_world(admin, TestIssuer.new(), "ordered", country="US", currency="USD",
+                   licenses=2, start="2026-01-01")
+    r = admin.post(f"/api/v1/accounts/{w.account_id}/subscriptions", json={
+        "product": "webinar", "plan": "lite", "licenses": 3, "billing_period": "monthly",
+        "status": "active", "current_period_start": "2026-01-01"})
+    second = r.get_json()["id"]
+    assert w.billing.put(f"/api/v1/accounts/{w.account_id}/payment-method", json={
+        "token": "pm_1", "brand": "visa", "last4": "4242", "exp_month": 1,
+        "exp_year": 2099}).status_code == 200
+    r = w.billing.post(f"/api/v1/accounts/{w.account_id}/orders", headers={"Idempotency-Key": "o"},
+                       json={"items": [{"subscription_id": second, "licenses": 5},
+                                       {"subscription_id": w.subscription_id, "licenses": 4}]})
+    assert r.status_code == 201, r.get_json()
+    assert any_app.extensions["gateway.queue"].wait_idle()
+    db = any_app.extensions["gateway.db"].sessionmaker()
+    try:
+        events = db.scalars(select(Event).where(Event.tenant_id == w.tenant_id)
+                            .order_by(Event.id)).all()
+        assert [(e.type, e.data.get("subscription_id")) for e in events] == [
+            ("order.created", None), ("subscription.updated", second),
+            ("subscription.updated", w.subscription_id), ("order.completed", None)]
+    finally:
+        db.close()
