@@ -39,11 +39,11 @@ def run(app, burst: bool = False, tick=None) -> None:
     queue = app.extensions["gateway.queue"]
     if not isinstance(queue, jobs.RQQueue):
         raise SystemExit("GATEWAY_REDIS_URL is not set: the in-process queue needs no worker.")
-    from rq import Worker
+    from rq import SimpleWorker
 
     jobs.set_worker_app(app)
-    # RQ forks a work horse per job; the horse must not reuse the pooled database connections
-    # it inherits, which this process (the relay thread) keeps using: give it a pool of its own.
+    # Should anything fork (RQ's scheduler process), the child must not reuse the pooled
+    # database connections this process keeps using: it gets a pool of its own.
     engine = app.extensions["gateway.db"].engine
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
     sessionmaker = app.extensions["gateway.db"].sessionmaker
@@ -56,7 +56,11 @@ def run(app, burst: bool = False, tick=None) -> None:
         with app.app_context():
             tick()
 
-    worker = Worker([queue.queue], connection=queue.connection)
+    # Jobs run in this process, not in a work horse forked per job: a fork and a new database
+    # connection per job cost more CPU than the job itself (an order's apply is 4 statements),
+    # and the pool, the caches and the imported keys stay warm. A job that dies takes the
+    # worker with it, as a SIGKILL would: RQ marks it abandoned, the stuck-order pass resends.
+    worker = SimpleWorker([queue.queue], connection=queue.connection)
 
     def relay_loop():
         # Picks up what a crashed request committed but never enqueued, and what waited out

@@ -58,7 +58,7 @@ def init_app(app: Flask) -> None:
         relayer = Relayer(sessionmaker, queue, cfg["TICK_SECONDS"])
         app.extensions["gateway.relay"] = relayer.poke
         app.extensions["gateway.relayer"] = relayer
-        # A job runs in RQ's work horse, a process that ends with the job: relay before that.
+        # A job hands on what it committed at once (the worker's own pass runs every few seconds).
         app.extensions["gateway.relay_in_job"] = lambda: relay(sessionmaker, queue)
 
     logs.init_app(app)  # before authentication: a refused request has its id and line too
