@@ -224,10 +224,10 @@ def _place(deps, account_id: str, body: dict, scope: str, key: str, digest: str,
     order = _write(deps, priced, key)
     if items is None:
         db.execute(delete(CartItem).where(CartItem.account_id == account.id))
-    db.flush()
     answer = view(db, order)
     text = render(answer) if render else None
-    # Stored with the order, in its transaction: a replay answers exactly these bytes.
+    # Stored with the order, in its transaction: a replay answers exactly these bytes. What
+    # placing recorded is written by the flush at commit, with it.
     db.add(IdempotencyRecord(scope=scope, key=key, request_hash=digest, response_status=201,
                              response_text=text, response_body=json.loads(deps.dumps(answer))))
     return Placed(answer, text=text)
@@ -285,7 +285,7 @@ def _write(deps, priced, key: str) -> Order:
             status=status, credit=item.price.credit, charge=item.price.charge,
             period_start=item.price.period_start, period_end=item.price.period_end))
     db.add(order)
-    db.flush()
+    db.flush()  # before the rows that refer to it (cases, portal quotes: no relationship)
     dispatch.on_placed(deps, order)
     return order
 
