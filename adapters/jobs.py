@@ -72,6 +72,11 @@ class InProcessQueue:
         self._start()
         self._jobs.put((func, args, on_failure, 0, request_id))
 
+    def enqueue_many(self, calls) -> None:
+        """(func, args, options) each, as `enqueue` takes them."""
+        for func, args, options in calls:
+            self.enqueue(func, *args, **options)
+
     def poke(self) -> None:
         """A transaction committed outbox rows: relay them from the worker thread, soon (the
         request does not pay for it) and counted as pending, so `wait_idle` waits for them."""
@@ -190,17 +195,26 @@ class RQQueue:
 
     def enqueue(self, func: str, *args, job_id: str | None = None,
                 on_failure: str | None = None, request_id: str | None = None) -> None:
+        self.enqueue_many([(func, args, {"job_id": job_id, "on_failure": on_failure,
+                                         "request_id": request_id})])
+
+    def enqueue_many(self, calls: Sequence[tuple[str, Sequence, dict]]) -> None:
+        """(func, args, options) each, as `enqueue` takes them: in one Redis transaction (RQ's
+        pipeline), all or none."""
         from rq import Callback, Retry
 
-        kwargs = {"job_id": job_id} if job_id else {}
-        if on_failure:
-            kwargs["on_failure"] = Callback(rq_failure, timeout=60)
-        self.queue.enqueue(
-            run_in_app, func, *args,
-            retry=Retry(max=self.retries, interval=self.intervals) if self.retries else None,
-            failure_ttl=30 * 24 * 3600, meta={"on_failure": on_failure, "request_id": request_id},
-            **kwargs,
-        )
+        datas = []
+        for func, args, options in calls:
+            datas.append(self.queue.prepare_data(
+                run_in_app, (func, *args), job_id=options.get("job_id"),
+                on_failure=Callback(rq_failure, timeout=60) if options.get("on_failure") else None,
+                retry=Retry(max=self.retries, interval=self.intervals) if self.retries else None,
+                failure_ttl=30 * 24 * 3600,
+                meta={"on_failure": options.get("on_failure"),
+                      "request_id": options.get("request_id")}))
+        with self.connection.pipeline() as pipe:
+            self.queue.enqueue_many(datas, pipeline=pipe)
+            pipe.execute()
 
 
 def rq_failure(job, connection, type, value, traceback):

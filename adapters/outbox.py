@@ -76,16 +76,26 @@ def relay(sessionmaker, queue, limit: int = 100) -> int:
         rows = db.scalars(select(OutboxMessage).where(OutboxMessage.dispatched_at.is_(None))
                           .order_by(OutboxMessage.id).limit(limit)
                           .with_for_update(skip_locked=True)).all()
+        calls, job_ids = [], set()
         for row in rows:
+            job_id = row.payload.get("job_id")
+            if job_id is not None and job_id in job_ids:
+                continue  # the same job twice (a resend beside the first): once is the job
+            job_ids.add(job_id)
+            calls.append((row.job, row.payload.get("args", ()), {
+                "job_id": job_id, "on_failure": row.payload.get("on_failure"),
+                "request_id": row.payload.get("request_id")}))
+        if calls:
             try:
-                queue.enqueue(row.job, *row.payload.get("args", ()), job_id=row.payload.get("job_id"),
-                              on_failure=row.payload.get("on_failure"),
-                              request_id=row.payload.get("request_id"))
-            except Exception:  # the queue is down: keep the row for the next pass
-                log.warning("outbox relay: queue unavailable, %d message(s) kept", len(rows) - sent)
-                break
-            row.dispatched_at = session_clock(db).now()
-            sent += 1
+                queue.enqueue_many(calls)  # one round trip to Redis for the batch, all or none
+            except Exception:  # the queue is down: keep the rows for the next pass
+                log.warning("outbox relay: queue unavailable, %d message(s) kept", len(rows))
+                db.rollback()
+                return 0
+        now = session_clock(db).now()
+        for row in rows:
+            row.dispatched_at = now
+        sent = len(rows)
         db.commit()
     finally:
         db.close()

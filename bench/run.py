@@ -139,6 +139,10 @@ class HeldQueue:
     def enqueue(self, func, *args, **kwargs):
         self.jobs.append((func, args))
 
+    def enqueue_many(self, calls):
+        for job, args, _options in calls:
+            self.jobs.append((job, tuple(args)))
+
 
 def make_app(url: str, instance: Path, **overrides):
     from gateway import create_app

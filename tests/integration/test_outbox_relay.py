@@ -1,0 +1,67 @@
+"""The outbox relay hands a batch of messages to the queue in one call, all or none: a queue
+that is down keeps every row for the next pass, and one job written twice is sent once."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from adapters import outbox
+from adapters.models import OutboxMessage
+from gateway.database import Database
+from gateway.migrate import upgrade
+
+
+class Recording:
+    def __init__(self, down: bool = False):
+        self.down = down
+        self.batches: list[list] = []
+
+    def enqueue_many(self, calls):
+        if self.down:
+            raise ConnectionError("Redis is down")
+        self.batches.append([(job, tuple(args), options["job_id"]) for job, args, options in calls])
+
+
+@pytest.fixture
+def database(db_url):
+    upgrade(db_url)
+    db = Database(db_url)
+    yield db
+    db.dispose()
+
+
+def _write(database, *messages):
+    s = database.sessionmaker()
+    for job, args, job_id in messages:
+        outbox.add(s, job, args=list(args), job_id=job_id)
+    s.commit()
+    s.close()
+
+
+def _undispatched(database) -> int:
+    s = database.sessionmaker()
+    try:
+        return len(s.scalars(select(OutboxMessage).where(OutboxMessage.dispatched_at.is_(None))).all())
+    finally:
+        s.close()
+
+
+def test_a_batch_goes_in_one_call_and_a_repeated_job_once(database):
+    _write(database, ("a.process", ["o1"], "order-o1"), ("a.notify", ["o1"], None),
+           ("a.process", ["o1"], "order-o1"), ("a.notify", ["o2"], None))
+    queue = Recording()
+    assert outbox.relay(database.sessionmaker, queue) == 4
+    assert queue.batches == [[("a.process", ("o1",), "order-o1"), ("a.notify", ("o1",), None),
+                              ("a.notify", ("o2",), None)]]
+    assert _undispatched(database) == 0
+    assert outbox.relay(database.sessionmaker, queue) == 0 and len(queue.batches) == 1
+
+
+def test_a_queue_that_is_down_keeps_the_whole_batch(database):
+    _write(database, ("a.process", ["o1"], "order-o1"), ("a.notify", ["o1"], None))
+    assert outbox.relay(database.sessionmaker, Recording(down=True)) == 0
+    assert _undispatched(database) == 2
+    queue = Recording()
+    assert outbox.relay(database.sessionmaker, queue) == 2
+    assert [len(b) for b in queue.batches] == [2]
