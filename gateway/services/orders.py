@@ -155,8 +155,8 @@ def _replay_or_refuse(deps, record_id: int, digest: str, locked: bool) -> Placed
                            "This Idempotency-Key was used with another request body.")
     if record.response_status is None:
         raise _in_use()
-    return Placed(record.response_body, record.response_status, replay=True,
-                  text=record.response_text)
+    body = json.loads(record.response_text) if record.response_text else record.response_body
+    return Placed(body, record.response_status, replay=True, text=record.response_text)
 
 
 def _in_use() -> GatewayError:
@@ -226,10 +226,12 @@ def _place(deps, account_id: str, body: dict, scope: str, key: str, digest: str,
         db.execute(delete(CartItem).where(CartItem.account_id == account.id))
     answer = view(db, order)
     text = render(answer) if render else None
-    # Stored with the order, in its transaction: a replay answers exactly these bytes. What
-    # placing recorded is written by the flush at commit, with it.
+    # Stored with the order, in its transaction: a replay answers exactly these bytes (the text
+    # alone when there is one: the body is read back from it). What placing recorded is
+    # written by the flush at commit, with it.
     db.add(IdempotencyRecord(scope=scope, key=key, request_hash=digest, response_status=201,
-                             response_text=text, response_body=json.loads(deps.dumps(answer))))
+                             response_text=text,
+                             response_body=None if text else json.loads(deps.dumps(answer))))
     return Placed(answer, text=text)
 
 
