@@ -41,8 +41,12 @@ run: install
 	$(BIN)/flask --app wsgi seed --port $(PORT)
 	GATEWAY_LOG_FORMAT=$${GATEWAY_LOG_FORMAT:-text} $(BIN)/flask --app wsgi run --host 127.0.0.1 --port $(PORT) --no-debugger --no-reload
 
+# Two pytest workers (pytest-xdist), a test file per worker at a time (its module fixtures stay
+# one per file); every test makes its own databases, queue names and ports. TEST_WORKERS=0 runs
+# in one process.
+TEST_WORKERS ?= 2
 test: install browser
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 lint: install
 	$(BIN)/ruff check .

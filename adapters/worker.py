@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 
 from adapters import jobs, outbox
 
@@ -83,4 +82,10 @@ def run(app, burst: bool = False, tick=None) -> None:
         worker.work(with_scheduler=True, burst=burst)
     finally:
         stop.set()
-        time.sleep(0)
+        relay.join(30)
+        # A take-over pass that ran after the warm shutdown had stopped the scheduler started a
+        # new one; nothing else stops it, and exiting would wait for it (a non-daemon process)
+        # for ever: stop it too.
+        scheduler = worker.scheduler
+        if scheduler is not None and scheduler._process is not None and scheduler._process.is_alive():
+            worker.stop_scheduler()

@@ -36,6 +36,9 @@ def from_environment(overrides: dict | None = None) -> dict:
         "ADAPTER_CLIENT_SECRET": env.get("GATEWAY_ADAPTER_CLIENT_SECRET") or None,
         "ADAPTER_TOKEN_URL": env.get("GATEWAY_ADAPTER_TOKEN_URL") or None,
         "ADAPTER_TIMEOUT": float(env.get("GATEWAY_ADAPTER_TIMEOUT", "5")),
+        # An adapter call's own quick retries (then the job queue's backoff takes over).
+        "ADAPTER_RETRIES": int(env.get("GATEWAY_ADAPTER_RETRIES", "2")),
+        "ADAPTER_BACKOFF": float(env.get("GATEWAY_ADAPTER_BACKOFF", "0.2")),
         "TICK_SECONDS": float(env.get("GATEWAY_TICK_SECONDS", "2")),
         "QUEUE_NAME": env.get("GATEWAY_QUEUE_NAME", "gateway"),
         "JOB_RETRIES": int(env.get("GATEWAY_JOB_RETRIES", "5")),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import time
 import uuid
 from dataclasses import dataclass
@@ -40,18 +41,53 @@ def postgres_server():
     engine.dispose()
 
 
-@pytest.fixture
-def postgres_url(postgres_server):
-    """A fresh database for one test, dropped afterwards."""
+def _create_database(server, template: str | None = None) -> tuple[str, str]:
     from sqlalchemy import text
 
     name = f"gw_test_{uuid.uuid4().hex[:12]}"
-    with postgres_server.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    url = postgres_server.url.set(database=name).render_as_string(hide_password=False)
-    yield url
-    with postgres_server.connect() as c:
+    with server.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
+    return name, server.url.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(server, name: str) -> None:
+    from sqlalchemy import text
+
+    with server.connect() as c:
         c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server):
+    """A database migrated to head by this session's run of the migrations: each test's database
+    is a copy of it (CREATE DATABASE ... TEMPLATE), not a migration run of its own. Never kept
+    across sessions, so it is always the current migrations' schema."""
+    from gateway.migrate import upgrade
+
+    name, url = _create_database(postgres_server)
+    try:
+        upgrade(url)  # NullPool (migrations/env.py): no connection lingers to block the copies
+    except BaseException:
+        _drop_database(postgres_server, name)
+        raise
+    yield name
+    _drop_database(postgres_server, name)
+
+
+@pytest.fixture
+def postgres_url(postgres_server, postgres_template):
+    """A fresh database for one test, already at the migrations' head; dropped afterwards."""
+    name, url = _create_database(postgres_server, postgres_template)
+    yield url
+    _drop_database(postgres_server, name)
+
+
+@pytest.fixture
+def empty_postgres_url(postgres_server):
+    """A fresh, empty database (no migration run): for the tests of the migrations themselves."""
+    name, url = _create_database(postgres_server)
+    yield url
+    _drop_database(postgres_server, name)
 
 
 @pytest.fixture(scope="session")
@@ -68,16 +104,28 @@ def redis_server_url():
     return url
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'gateway.db'}"
-    return request.getfixturevalue("postgres_url")
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    """A SQLite file migrated to head once per session; each test gets a copy of it."""
+    from gateway.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "gateway.db"
+    upgrade(f"sqlite:///{path}")
+    return path
 
 
 @pytest.fixture
-def sqlite_url(tmp_path):
-    return f"sqlite:///{tmp_path / 'gateway.db'}"
+def sqlite_url(tmp_path, sqlite_template):
+    """A fresh SQLite database for one test (a copy of the migrated template)."""
+    path = tmp_path / "gateway.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request):
+    """A fresh database at the migrations' head, on SQLite and on PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_url")
 
 
 # -- apps ------------------------------------------------------------------------------------
@@ -85,7 +133,7 @@ def build_app(db_url: str, tmp_path, **overrides):
     from gateway import create_app
     from gateway.migrate import upgrade
 
-    upgrade(db_url)
+    upgrade(db_url)  # a database copied from a template is at head already: a no-op (a version read)
     settings = {"DATABASE_URL": db_url, "INSTANCE_PATH": str(tmp_path / "instance"),
                 "REDIS_URL": None, "JOB_BACKOFF_SCALE": 0.01, "FROZEN_TODAY": None,
                 # Another app on the same database (a served copy, a worker) sees changes at once.

@@ -130,7 +130,10 @@ class Scenario:
         self.tmp_path = tmp_path
         adapter = {"BILLING_CENTER_URL": fake.url, "ADAPTER_TOKEN_URL": fake.token_url,
                    "ADAPTER_CLIENT_ID": fake.client_id, "ADAPTER_CLIENT_SECRET": fake.client_secret,
-                   "ADAPTER_TIMEOUT": 10.0}
+                   "ADAPTER_TIMEOUT": 10.0,
+                   # Each job attempt still makes its in-call retries (3 calls), 20 ms apart
+                   # instead of 0.2 s and 0.4 s: 20 failing attempts take seconds, not 15 s.
+                   "ADAPTER_BACKOFF": 0.02}
         self.app = build_app(postgres_url, tmp_path, REDIS_URL=redis_url, QUEUE_NAME=self.queue_name,
                              JOB_RETRIES=JOB_RETRIES, JOB_BACKOFF=list(backoff), **adapter)
         self.env = dict(os.environ, PYTHONUNBUFFERED="1", GATEWAY_DATABASE_URL=postgres_url,
@@ -349,14 +352,14 @@ def test_a_dead_schedulers_retries_run_on_time_under_a_new_worker(postgres_url, 
     from rq.registry import ScheduledJobRegistry, StartedJobRegistry
     from rq.scheduler import RQScheduler
 
-    backoff = [20, 20, 20, 20, 20]  # long enough for all 20 first attempts to fail before any retry
+    backoff = [12] * 5  # long enough for all 20 first attempts to fail before any retry
     s = Scenario(postgres_url, redis_server_url, tmp_path, fake, backoff=backoff)
     try:
         connection = s.queue.connection
         lock = RQScheduler.get_locking_key(s.queue_name)
         scheduled = ScheduledJobRegistry(s.queue_name, connection=connection)
         started = StartedJobRegistry(s.queue_name, connection=connection)
-        fake.stop()  # every first attempt fails: each job waits 20 s for its retry
+        fake.stop()  # every first attempt fails: each job waits 12 s for its retry
         s.place_all()
 
         def all_waiting_for_retry() -> bool:
@@ -377,7 +380,7 @@ def test_a_dead_schedulers_retries_run_on_time_under_a_new_worker(postgres_url, 
             s.assert_all_applied_once("scheduler_worker_killed", second)
         print(f"FAULT scheduler_worker_killed: settled {took:.1f}s after the kill "
               f"(retry backoff {backoff[0]} s)")
-        # The retries were due 20 s after the failures; a lock held for a minute (and RQ's
+        # The retries were due 12 s after the failures; a lock held for a minute (and RQ's
         # ten-minute maintenance) would have held them back well past this.
         assert took < backoff[0] + 12, took
     finally:

@@ -12,6 +12,15 @@ from gateway.migrate import downgrade, upgrade
 from gateway.schema import metadata
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path):
+    """An empty database (not the migrated copy that conftest's db_url gives): these tests run
+    the migrations themselves, from empty."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'gateway.db'}"
+    return request.getfixturevalue("empty_postgres_url")
+
+
 @pytest.fixture
 def engine(db_url):
     engine = create_engine(db_url, poolclass=pool.NullPool)
