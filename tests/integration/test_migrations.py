@@ -1,12 +1,12 @@
 """The Alembic migrations, on SQLite and PostgreSQL: from empty to head, back to base, and a
-head schema that is exactly what the models describe."""
+head schema that is exactly what the models describe; data migrations fill what they add."""
 
 from __future__ import annotations
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, pool
+from sqlalchemy import create_engine, inspect, pool, text
 
 from gateway.migrate import downgrade, upgrade
 from gateway.schema import metadata
@@ -88,3 +88,26 @@ def test_migrated_indexes_and_constraints_match_the_models(db_url, engine):
             assert want_idx <= got_idx, table.name
             want_pk = [col.name for col in table.primary_key.columns]
             assert found.get_pk_constraint(table.name)["constrained_columns"] == want_pk, table.name
+
+
+def test_0009_counts_the_licenses_of_existing_accounts(db_url, engine):
+    """Data written before revision 0009: the column starts at the sum, not at zero."""
+    upgrade(db_url, "0006")
+    with engine.begin() as c:
+        c.execute(text("INSERT INTO tenants (id, name, slug, require_vat_number, created_at) "
+                       "VALUES ('ten_1', 'T', 't', false, '2026-01-01')"))
+        c.execute(text("INSERT INTO accounts (id, tenant_id, name, country, currency, "
+                       "billing_channel, payment_terms, credit_balance, vat_check_attempts, "
+                       "created_at) VALUES ('acc_1', 'ten_1', 'A', 'US', 'USD', 'online', "
+                       "'card', '0', 0, '2026-01-01')"))
+        c.execute(text("INSERT INTO products (code, name) VALUES ('webinar', 'W')"))
+        for n, (status, licenses) in enumerate((("active", 4), ("active", 3), ("expired", 50))):
+            c.execute(text(
+                "INSERT INTO subscriptions (id, tenant_id, account_id, product, plan, licenses, "
+                "billing_period, status, current_period_start, current_period_end, version, "
+                "created_at, updated_at) VALUES (:id, 'ten_1', 'acc_1', 'webinar', 'lite', :n, "
+                "'monthly', :status, '2026-01-01', '2026-02-01', 1, '2026-01-01', '2026-01-01')"),
+                {"id": f"sub_{n}", "n": licenses, "status": status})
+    upgrade(db_url)
+    with engine.connect() as c:
+        assert c.execute(text("SELECT active_licenses FROM accounts WHERE id = 'acc_1'")).scalar() == 7
