@@ -83,6 +83,9 @@ def _measure(app, w, sub_id, key):
         apply = list(counter.statements)
     status = w.billing.get(f"/api/v1/orders/{r.get_json()['id']}").get_json()["status"]
     assert status == "completed"
+    # The apply's notification is relayed by the queue's thread: into this measure's list, not
+    # the next one's.
+    assert app.extensions["gateway.queue"].wait_idle(10)
     return quote, place, commits, apply
 
 
