@@ -4,7 +4,7 @@ cases take their collaborators explicitly and never reach for Flask's globals th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app, g
@@ -57,9 +57,7 @@ def for_request() -> Deps:
 
 
 def for_job() -> Deps:
-    """A queue job's collaborators: no caller, the app's clock and adapters, a fresh session."""
-    deps = for_request()
-    in_job = current_app.extensions.get("gateway.relay_in_job")
-    if in_job is not None and deps.relay is not in_job:
-        deps = g.deps = replace(deps, relay=in_job)
-    return deps
+    """A queue job's collaborators: no caller, the app's clock and adapters, a fresh session.
+    What a job commits is relayed as a request's is, by this process's relay thread (the RQ
+    worker runs jobs in its own process, which outlives them)."""
+    return for_request()

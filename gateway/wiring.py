@@ -51,15 +51,13 @@ def init_app(app: Flask) -> None:
         queue.relay = tick  # the in-process queue runs it when idle
         queue.relay_outbox = relay_outbox
         app.extensions["gateway.relay"] = queue.poke
-    else:  # RQ: a thread of this process relays after each commit, not the request
-        from adapters.outbox import Relayer, relay
+    else:  # RQ: a thread of this process relays after each commit, not the request or the job
+        from adapters.outbox import Relayer
 
         sessionmaker = app.extensions["gateway.db"].sessionmaker
         relayer = Relayer(sessionmaker, queue, cfg["TICK_SECONDS"])
         app.extensions["gateway.relay"] = relayer.poke
         app.extensions["gateway.relayer"] = relayer
-        # A job hands on what it committed at once (the worker's own pass runs every few seconds).
-        app.extensions["gateway.relay_in_job"] = lambda: relay(sessionmaker, queue)
 
     logs.init_app(app)  # before authentication: a refused request has its id and line too
     api = register_api(app)
