@@ -62,16 +62,19 @@ def test_orders_accepted_while_redis_is_down_are_delivered_later(postgres_url, r
     app, w, env = _setup(postgres_url, redis_server_url, tmp_path, queue)
     from adapters.jobs import RQQueue
 
-    real = app.extensions["gateway.queue"]
-    app.extensions["gateway.queue"] = RQQueue("redis://127.0.0.1:1/0", 1, [1], queue)  # nothing listens
+    real, relayer = app.extensions["gateway.queue"], app.extensions["gateway.relayer"]
+    down = RQQueue("redis://127.0.0.1:1/0", 1, [1], queue)  # nothing listens
+    # Both the request and the relay thread it wakes see Redis down.
+    app.extensions["gateway.queue"], relayer.queue = down, down
     order = _place(w, "down-1", "business")
+    relayer.stop()  # its pass (which found Redis down) is over: nothing relays behind the check
     assert order["status"] == "processing"
     with app.app_context():
         db = app.extensions["gateway.db"].sessionmaker()
         assert db.scalar(select(func.count()).select_from(OutboxMessage)
                          .where(OutboxMessage.dispatched_at.is_(None))) == 1
         db.close()
-    app.extensions["gateway.queue"] = real
+    app.extensions["gateway.queue"], relayer.queue = real, real
     result = _worker(env)  # the worker's relay delivers what waited in the outbox
     assert result.returncode == 0, result.stderr[-2000:]
     assert w.billing.get(f"/api/v1/orders/{order['id']}").get_json()["status"] == "completed"
