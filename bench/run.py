@@ -424,7 +424,9 @@ class CpuMeter:
                 raw = (entry / "stat").read_text()
                 comm = raw[raw.index("(") + 1:raw.rindex(")")]
                 fields = raw[raw.rindex(")") + 2:].split()
-                cpu = (int(fields[11]) + int(fields[12])) / self.tick
+                # Its own time and its ended children's (an RQ work horse, a gunicorn worker
+                # that was replaced): a process gone before the snapshot is counted by its parent.
+                cpu = sum(int(x) for x in fields[11:15]) / self.tick
                 session = int(fields[3])
                 group = next((k for k, v in self.sessions.items() if v == session), None)
                 if group is None:
