@@ -1,4 +1,5 @@
-"""Integration fixtures: a private redis-server process the test may stop and start again."""
+"""Integration fixtures: a private redis-server process the test may stop and start again, and
+helpers for servers a test starts (a free port, waiting until one answers)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,23 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_until_serving(base: str, proc: subprocess.Popen, why, seconds: float = 30) -> None:
+    """Until `base`/healthz answers 200; fails with `why()` (its log) if `proc` ends first or
+    the time runs out."""
+    import requests
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        assert proc.poll() is None, why()
+        assert time.monotonic() < deadline, why()
+        time.sleep(0.2)
 
 
 class RedisProcess:

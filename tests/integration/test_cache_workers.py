@@ -13,7 +13,7 @@ from pathlib import Path
 import requests
 
 from tests.conftest import Http, TestIssuer, build_app, make_world, service_token
-from tests.integration.conftest import free_port
+from tests.integration.conftest import free_port, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,15 +63,7 @@ def test_a_catalog_change_through_one_worker_is_seen_by_both(postgres_url, tmp_p
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
-            time.sleep(0.2)
+        wait_until_serving(base, proc, (tmp_path / "gunicorn.log").read_text)
         before = _quote_by_worker(base, token, w.subscription_id)
         assert len(before) == 2 and set(before.values()) == {before[next(iter(before))]}, before
 

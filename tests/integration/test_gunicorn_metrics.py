@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.auth.signing import create_client
 from tests.conftest import build_app
-from tests.integration.conftest import free_port
+from tests.integration.conftest import free_port, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[2]
 HITS = 120
@@ -56,16 +56,8 @@ def served(tmp_path):
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                pass
-            assert server.poll() is None, server.stderr.read().decode()[-2000:]
-            assert time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.2)
+        wait_until_serving(base, server, lambda: server.stderr.read().decode()[-2000:]
+                           if server.poll() is not None else "gunicorn did not start")
         yield Served(base, port, server, access_log, creds)
     finally:
         server.terminate()
