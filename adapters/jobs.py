@@ -98,10 +98,14 @@ class InProcessQueue:
         if not self._stopped:
             self._start()
 
-    def stop(self) -> None:
-        """Ends the worker thread after the job in hand (tests; a process that shuts down)."""
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ends the worker thread after the job in hand, and waits for it (tests; a process
+        that shuts down): a job must not outlive the app, nor its database."""
         self._stopped = True
         self._jobs.put(None)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
 
     def _run(self) -> None:
         while True:
