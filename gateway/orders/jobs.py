@@ -137,7 +137,7 @@ def notify_order(order_id: str, step: str) -> None:
     messages = mail.order_messages(
         db, order, step, now=deps.clock.now(), base_url=base_url,
         catalog=lambda product: pricing.catalog(deps, product),
-        tenant_locale=lambda: pricing.tenant_policy(deps, order.tenant_id).locale)
+        tenant_locale=pricing.tenant_policy(deps, order.tenant_id).locale)
     db.rollback()  # read everything; hold no transaction while the mail goes out
     for to, subject, body in messages:
         notifier.send(to, subject, body)

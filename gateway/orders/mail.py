@@ -13,19 +13,16 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import func, select
-from sqlalchemy.orm import lazyload
 
 from adapters.models import AdvisorCase, PortalQuote
 from gateway.orders.models import Order
 from routing.money import quantize
-from tenants.catalog import Catalog
 from tenants.models import (
     Advisor,
     Contact,
     LicenseAssignment,
     Membership,
     Subscription,
-    Tenant,
 )
 
 LOCALES = ("en", "fr")
@@ -67,21 +64,16 @@ def recipients(db, order: Order, tenant_locale: str | None) -> list[Recipient]:
             for name, email, locale, roles in rows if "billing_contact" in (roles or ())]
 
 
-def order_messages(db, order: Order, step: str, *, now: datetime, base_url: str = "",
-                   catalog=None, tenant_locale=None) -> list[tuple[str, str, str]]:
+def order_messages(db, order: Order, step: str, *, now: datetime, catalog,
+                   tenant_locale: str | None, base_url: str = "") -> list[tuple[str, str, str]]:
     """(to, subject, body) for each billing contact of the order's account. `catalog(product)`
-    and `tenant_locale()` come from the caller's per-process caches (the notification job);
-    without them, both are read here."""
+    gives a product's `Catalog` (names), `tenant_locale` the language of contacts who chose
+    none: the notification job takes both from its per-process caches."""
     if step not in STEPS:
         raise ValueError(f"unknown notification step {step!r}")
-    catalog = catalog or (lambda product: Catalog.load(db, product))
-    if tenant_locale is None:
-        # Its locale only: not its issuers (an eager, JWKS-sized load).
-        tenant = db.get(Tenant, order.tenant_id, options=[lazyload(Tenant.issuers)])
-        tenant_locale = lambda: tenant.locale  # noqa: E731
     facts = _facts(db, order, step, catalog)
     out = []
-    for person in recipients(db, order, tenant_locale()):
+    for person in recipients(db, order, tenant_locale):
         text = _templates.get_template(f"{person.locale}/{step}.txt").render(
             person=person, order=order, base_url=base_url, **_formatted(facts, person.locale))
         subject, _, body = text.partition("\n")

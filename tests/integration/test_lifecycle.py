@@ -15,6 +15,7 @@ from adapters.models import AdvisorCase, CaseEntry, OutboxMessage, PortalQuote
 from gateway.errors import GatewayError
 from gateway.orders import lifecycle
 from gateway.orders.models import AuditRecord, Event, Order
+from tenants.catalog import Catalog
 from tenants.db import utcnow
 from tenants.models import Account, Subscription
 from tests import source_tree
@@ -116,13 +117,14 @@ def test_every_step_renders_in_every_language(placed):
             billing = db.scalars(select(Contact).join(Membership, Membership.contact_id == Contact.id)
                                  .where(Membership.account_id == order.account_id)).all()
             order.note = "Une note"
+            names = {"catalog": lambda product: Catalog.load(db, product), "tenant_locale": None}
             subjects = set()
             for locale in mail.LOCALES:
                 for contact in billing:
                     contact.locale = locale
                 db.flush()
                 for step in mail.STEPS:
-                    sent = mail.order_messages(db, order, step, now=utcnow())
+                    sent = mail.order_messages(db, order, step, now=utcnow(), **names)
                     assert [to for to, _, _ in sent] == ["billing.walk@x.example"]
                     (_, subject, body), = sent
                     assert order.id in subject + body and "Webinar" in body and "Lite" in body
@@ -130,7 +132,7 @@ def test_every_step_renders_in_every_language(placed):
                     subjects.add(subject)
             assert len(subjects) == len(mail.LOCALES) * len(mail.STEPS)
             with pytest.raises(ValueError):
-                mail.order_messages(db, order, "nonsense", now=utcnow())
+                mail.order_messages(db, order, "nonsense", now=utcnow(), **names)
         finally:
             db.rollback()
             db.close()
