@@ -19,9 +19,14 @@ from tenants.db import session_clock
 log = logging.getLogger(__name__)
 
 
-def add(db, job: str, **payload) -> None:
-    payload.setdefault("request_id", context.request_id.get())
-    db.add(OutboxMessage(job=job, payload=payload))
+def add(db, job: str, **fields) -> None:
+    db.add(OutboxMessage(job=job, payload=payload(**fields)))
+
+
+def payload(**fields) -> dict:
+    """A message's payload: the job's arguments and options, and the request that caused it."""
+    fields.setdefault("request_id", context.request_id.get())
+    return fields
 
 
 class Relayer:

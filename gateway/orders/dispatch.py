@@ -17,6 +17,11 @@ def on_placed(deps, order) -> None:
                     portal_remote=getattr(deps.corporate_portal, "remote", False))
 
 
+def on_placed_at_once(deps, order, also=()) -> None:
+    lifecycle.place_at_once(deps.db, order, actor=deps.principal.label, now=deps.clock.now(),
+                            also=also)
+
+
 def adapter_for(deps, order):
     """The adapter that applies the order's change: the corporate portal (as a purchase order)
     for enterprise accounts, the billing center for self-serve ones."""
