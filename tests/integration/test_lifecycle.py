@@ -5,6 +5,7 @@ nothing; and no module but the lifecycle moves a status."""
 from __future__ import annotations
 
 import ast
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -14,12 +15,12 @@ from adapters.billing_center import EmbeddedBillingCenter
 from adapters.models import AdvisorCase, CaseEntry, OutboxMessage, PortalQuote
 from gateway.errors import GatewayError
 from gateway.orders import lifecycle
-from gateway.orders.models import AuditRecord, Event, Order
+from gateway.orders.models import AuditRecord, Event, Order, OrderItem
 from tenants.catalog import Catalog
 from tenants.db import utcnow
 from tenants.models import Account, Subscription
 from tests import source_tree
-from tests.conftest import Http, TestIssuer, make_world, service_token
+from tests.conftest import Http, TestIssuer, build_app, make_world, service_token
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTIONS = {
@@ -165,3 +166,59 @@ def test_an_apply_records_its_events_in_the_order_they_happened(any_app):
             ("subscription.updated", w.subscription_id), ("order.completed", None)]
     finally:
         db.close()
+
+
+def _twin(order_id: str, account: Account, now) -> Order:
+    order = Order(id=order_id, tenant_id=account.tenant_id, account_id=account.id,
+                  status="processing", route_destination="billing_center", route_reason="r",
+                  segment="self_serve", currency="USD", net=Decimal("10.5"),
+                  balance_applied=Decimal(0), credit_added=Decimal(0), tax_treatment="none",
+                  tax_country="US", tax_rate=Decimal(0), tax_amount=Decimal(0),
+                  total_due=Decimal("10.5"), rates_as_of=now.date(), today=now.date(),
+                  placed_by="contact|x", idempotency_key=order_id, created_at=now, updated_at=now)
+    for k in range(2):
+        order.items.append(OrderItem(
+            position=k, subscription_id=None, subscription_version=None, product="webinar",
+            plan="lite", licenses=3 + k, licenses_before=0, billing_period="monthly",
+            changes=["subscribe"], route_destination="billing_center", route_reason="r",
+            status="processing", credit=Decimal(0), charge=Decimal("5.25"),
+            period_start=now.date(), period_end=now.date()))
+    return order
+
+
+def test_placing_in_one_statement_writes_what_placing_through_the_session_writes(postgres_url, tmp_path):
+    """The hot path's statement (PostgreSQL) and the session's flush leave the same rows."""
+    app = build_app(postgres_url, tmp_path)
+    admin = Http(app.test_client(), service_token(app))
+    w = make_world(admin, TestIssuer.new(), "twins", country="US", currency="USD")
+    now = utcnow().replace(microsecond=0)
+    db = app.extensions["gateway.db"].sessionmaker()
+    try:
+        account = db.get(Account, w.account_id)
+        flushed = _twin("ord_flushed", account, now)
+        db.add(flushed)
+        db.flush()
+        lifecycle.place(db, flushed, actor="contact|x", now=now, portal_remote=False)
+        lifecycle.place_at_once(db, _twin("ord_at_once", account, now), actor="contact|x", now=now)
+        db.commit()
+        db.expire_all()  # read back what the database holds, not the session's copies
+
+        def written(order_id):
+            def rows(model, where, by=None):
+                # The session stamps its rows' created_at itself, to the microsecond.
+                skip = {"id", "order_id"} if model is Order else {"id", "order_id", "created_at"}
+                return [{c: getattr(r, c) for c in model.__table__.columns.keys() if c not in skip}
+                        for r in db.scalars(select(model).where(where).order_by(by or model.id))]
+
+            shown = [rows(Order, Order.id == order_id),
+                     rows(OrderItem, OrderItem.order_id == order_id, OrderItem.position),
+                     rows(Event, Event.data["order_id"].as_string() == order_id),
+                     rows(AuditRecord, AuditRecord.data["order_id"].as_string() == order_id),
+                     rows(OutboxMessage, OutboxMessage.payload["args"][0].as_string() == order_id)]
+            return repr(shown).replace(order_id, "ORDER")
+
+        assert written("ord_at_once") == written("ord_flushed")
+        assert "order.created" in written("ord_at_once") and "process_order" in written("ord_at_once")
+    finally:
+        db.close()
+        app.extensions["gateway.db"].dispose()
