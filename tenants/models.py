@@ -12,6 +12,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     UniqueConstraint,
@@ -115,7 +116,10 @@ class Account(Base):
 
 class Contact(Base):
     __tablename__ = "contacts"
-    __table_args__ = (UniqueConstraint("tenant_id", "issuer_id", "subject"),)
+    # A token names an issuer and a subject, not a tenant: found by those two, whatever the
+    # number of tenants that trust the issuer.
+    __table_args__ = (UniqueConstraint("tenant_id", "issuer_id", "subject"),
+                      Index("ix_contacts_issuer_id_subject", "issuer_id", "subject"))
     id: Mapped[str] = _id("con")
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
     issuer_id: Mapped[str] = mapped_column(ForeignKey("issuers.id"))
@@ -129,6 +133,8 @@ class Contact(Base):
 
 class Membership(Base):
     __tablename__ = "memberships"
+    # An account's contacts (who is told about its orders), whatever the number of accounts.
+    __table_args__ = (Index("ix_memberships_account_id", "account_id"),)
     contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     roles: Mapped[list] = mapped_column(JSON)
