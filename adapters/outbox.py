@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 
 from adapters import context
 from adapters.models import OutboxMessage
@@ -74,22 +74,20 @@ class Relayer:
 def relay(sessionmaker, queue, limit: int = 100) -> int:
     """Enqueue undispatched messages; returns how many were sent."""
     db = sessionmaker()
-    sent = 0
     try:
-        # SKIP LOCKED (PostgreSQL): relays in several processes share the rows out instead of
-        # sending the same ones; a row sent twice after a crash is still harmless.
-        rows = db.scalars(select(OutboxMessage).where(OutboxMessage.dispatched_at.is_(None))
-                          .order_by(OutboxMessage.id).limit(limit)
-                          .with_for_update(skip_locked=True)).all()
+        # Marked and read in one statement, the marks committed only once the queue has the
+        # jobs. SKIP LOCKED (PostgreSQL): relays in several processes share the rows out
+        # instead of sending the same ones; a row sent twice after a crash is still harmless.
+        rows = sorted(db.execute(_TAKE, {"now": session_clock(db).now(), "limit": limit}).all())
         calls, job_ids = [], set()
-        for row in rows:
-            job_id = row.payload.get("job_id")
+        for _id, job, payload in rows:
+            job_id = payload.get("job_id")
             if job_id is not None and job_id in job_ids:
                 continue  # the same job twice (a resend beside the first): once is the job
             job_ids.add(job_id)
-            calls.append((row.job, row.payload.get("args", ()), {
-                "job_id": job_id, "on_failure": row.payload.get("on_failure"),
-                "request_id": row.payload.get("request_id")}))
+            calls.append((job, payload.get("args", ()), {
+                "job_id": job_id, "on_failure": payload.get("on_failure"),
+                "request_id": payload.get("request_id")}))
         if calls:
             try:
                 queue.enqueue_many(calls)  # one round trip to Redis for the batch, all or none
@@ -97,11 +95,15 @@ def relay(sessionmaker, queue, limit: int = 100) -> int:
                 log.warning("outbox relay: queue unavailable, %d message(s) kept", len(rows))
                 db.rollback()
                 return 0
-        now = session_clock(db).now()
-        for row in rows:
-            row.dispatched_at = now
-        sent = len(rows)
         db.commit()
     finally:
         db.close()
-    return sent
+    return len(rows)
+
+
+_table = OutboxMessage.__table__
+_TAKE = (update(_table).values(dispatched_at=bindparam("now"))
+         .where(_table.c.id.in_(select(_table.c.id).where(_table.c.dispatched_at.is_(None))
+                                .order_by(_table.c.id).limit(bindparam("limit"))
+                                .with_for_update(skip_locked=True).scalar_subquery()))
+         .returning(_table.c.id, _table.c.job, _table.c.payload))
