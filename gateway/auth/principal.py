@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from tenants.models import Advisor, Contact, Membership, TenantIssuer
 
@@ -50,15 +50,19 @@ def resolve(db, verified, cache=None) -> Principal:
     return found if found.client_id == client_id else replace(found, client_id=client_id)
 
 
+# A contact counts only in tenants that trust the issuer that vouched for it.
+_MEMBERSHIPS = (select(Contact.id, Membership.account_id, Membership.roles)
+                .join(TenantIssuer, (TenantIssuer.tenant_id == Contact.tenant_id)
+                      & (TenantIssuer.issuer_id == Contact.issuer_id))
+                .outerjoin(Membership, Membership.contact_id == Contact.id)
+                .where(Contact.issuer_id == bindparam("issuer_id"),
+                       Contact.subject == bindparam("subject")))
+
+
 def _contact(db, issuer, claims) -> Principal:
-    # A contact counts only in tenants that trust the issuer that vouched for it.
-    rows = db.execute(
-        select(Contact.id, Membership.account_id, Membership.roles)
-        .join(TenantIssuer, (TenantIssuer.tenant_id == Contact.tenant_id)
-              & (TenantIssuer.issuer_id == Contact.issuer_id))
-        .outerjoin(Membership, Membership.contact_id == Contact.id)
-        .where(Contact.issuer_id == issuer.issuer_id, Contact.subject == claims["sub"])
-    ).all()
+    # Plain rows, no entities: read once per contact and process, often on the hot path.
+    rows = db.connection().execute(_MEMBERSHIPS, {"issuer_id": issuer.issuer_id,
+                                                  "subject": claims["sub"]}).all()
     memberships: dict[str, set[str]] = {}
     for _contact_id, account_id, roles in rows:
         if account_id:

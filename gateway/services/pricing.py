@@ -8,8 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
-from sqlalchemy.orm import lazyload
+from sqlalchemy import bindparam, select
 
 from gateway.errors import GatewayError, not_found
 from gateway.services import vat_numbers, views
@@ -80,11 +79,17 @@ class TenantPolicy:
 
 def tenant_policy(deps, tenant_id: str) -> TenantPolicy:
     def load():
-        # Only the tenant's policy is needed here, not its issuers (an eager, JWKS-sized load).
-        t = deps.db.get(Tenant, tenant_id, options=[lazyload(Tenant.issuers)])
-        return TenantPolicy(t.enterprise_license_threshold, t.segment, t.require_vat_number,
-                            tuple(t.advisor_rules or ()), t.case_due_hours, t.locale)
+        # The policy's columns only: not the tenant's issuers (an eager, JWKS-sized load), and
+        # no entity to track (read once per tenant and process, often on the hot path).
+        row = deps.db.connection().execute(_POLICY, {"tenant_id": tenant_id}).one()
+        return TenantPolicy(row.enterprise_license_threshold, row.segment, row.require_vat_number,
+                            tuple(row.advisor_rules or ()), row.case_due_hours, row.locale)
     return deps.cache.get("tenant", tenant_id, load)
+
+
+_POLICY = (select(Tenant.enterprise_license_threshold, Tenant.segment, Tenant.require_vat_number,
+                  Tenant.advisor_rules, Tenant.case_due_hours, Tenant.locale)
+           .where(Tenant.id == bindparam("tenant_id")))
 
 
 def catalog(deps, product: str | None) -> Catalog:
