@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from adapters.errors import TransientAdapterError
+from adapters.models import OutboxMessage
 from tests.conftest import Http, TestIssuer, make_world, service_token
 
 CARD = {"token": "pm_people", "brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2099}
@@ -277,6 +279,38 @@ def test_contacts_are_told_each_step_in_their_language(people):
     assert "Ada Advisor" in body and "Réponse attendue avant le" in body
     # the advisor keeps the "new case" mail
     assert any("New case" in s for s, _ in mails(p, "ada@vendor.example"))
+
+
+class _DownOnce:
+    """A mail server that refuses the first message, then takes every one."""
+
+    def __init__(self, real):
+        self.real, self.refused = real, 0
+
+    def send(self, to, subject, body):
+        if not self.refused:
+            self.refused += 1
+            raise TransientAdapterError("mail server down", system="notifications")
+        self.real.send(to, subject, body)
+
+
+def test_the_completion_mail_goes_out_from_the_apply_job_or_else_through_the_queue(people):
+    """The apply job tells the contacts itself (no second job); when the mail cannot go out
+    then, the outbox message is given back and the queue sends it, with its retries, once."""
+    p = people
+    held = p.app.extensions["gateway.notifier"]
+    p.app.extensions["gateway.notifier"] = down = _DownOnce(held)
+    done = order(p.solo, {"subscription_id": p.solo.subscription_id, "licenses": 7}, "mail-1")
+    settle(p)
+    assert down.refused == 1
+    assert len([s for s, _ in mails(p, "billing.solo@x.example") if done["id"] in s]) == 1
+    db = p.app.extensions["gateway.db"].sessionmaker()
+    try:
+        notes = db.scalars(select(OutboxMessage).where(
+            OutboxMessage.job == "gateway.orders.jobs.notify_order")).all()
+        assert [n.dispatched_at is not None for n in notes] == [True]
+    finally:
+        db.close()
 
 
 def test_the_tenants_default_language_and_a_contacts_own(people):
