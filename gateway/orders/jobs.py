@@ -27,15 +27,18 @@ def process_order(order_id: str) -> None:
     """Queue job for billing-center orders; safe to run twice."""
     deps = composition.for_job()
     db = deps.db
-    # The order and its items in one statement; the row lock makes a second run wait, then see
-    # it completed.
-    order = db.execute(select(Order).options(joinedload(Order.items)).where(Order.id == order_id)
-                       .with_for_update(of=Order)).unique().scalar_one_or_none()
+    # The row lock makes a second run wait, then see it completed.
+    order = db.execute(_with_items(order_id).with_for_update(of=Order)).unique().scalar_one_or_none()
     if order is None or order.status != lifecycle.PROCESSING:
         return
     apply(deps, order)
     db.commit()
     deps.relay()
+
+
+def _with_items(order_id: str):
+    """The order and its items in one statement (the relationship's `selectin` takes a second)."""
+    return select(Order).options(joinedload(Order.items)).where(Order.id == order_id)
 
 
 def apply(deps, order: Order, *, through_adapter: bool = True) -> None:
@@ -129,8 +132,10 @@ def notify_order(order_id: str, step: str) -> None:
     """Queue job: tell the account's billing contacts where their order stands."""
     deps = composition.for_job()
     notifier, db = deps.notifier, deps.db
-    order = db.get(Order, order_id)
-    if notifier is None or order is None:
+    if notifier is None:
+        return
+    order = db.execute(_with_items(order_id)).unique().scalar_one_or_none()
+    if order is None:
         return
     base_url = deps.settings.get("PUBLIC_URL") or deps.settings["ISSUER"]
     deps.cache.refresh(db)  # names and languages from the per-process caches, kept current
