@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -28,6 +29,8 @@ from tenants.models import (
 LOCALES = ("en", "fr")
 DEFAULT_LOCALE = "en"
 STEPS = ("awaiting_advisor", "awaiting_acceptance", "completed", "rejected", "withdrawn")
+# Parsed once: Babel parses a locale given by its name again at each step of every amount.
+_BABEL = {code: Locale.parse(code) for code in LOCALES}
 _templates = Environment(loader=FileSystemLoader(Path(__file__).parent / "mail_templates"),
                          undefined=StrictUndefined, keep_trailing_newline=True,
                          trim_blocks=True, lstrip_blocks=True, autoescape=False)
@@ -62,7 +65,7 @@ def format_money(amount: Decimal, currency: str, locale: str) -> str:
     value = quantize(Decimal(amount), currency)
     if value == 0:
         value = abs(value)
-    return format_currency(value, currency, locale=locale)
+    return format_currency(value, currency, locale=_BABEL[locale])
 
 
 def recipients(db, order: Order, tenant_locale: str | None) -> list[Recipient]:
@@ -117,12 +120,13 @@ def _facts(db, order: Order, step: str, catalog) -> dict:
 
 
 def _formatted(facts: dict, locale: str) -> dict:
+    babel = _BABEL[locale]
     def day(value):
-        return format_date(value, format="long", locale=locale)
+        return format_date(value, format="long", locale=babel)
 
     def moment(value):
         return format_datetime(value.replace(tzinfo=UTC), format="medium", tzinfo=UTC,
-                               locale=locale) + " UTC"
+                               locale=babel) + " UTC"
 
     def plan_name(item, code=None):
         code = code or item.plan
