@@ -11,8 +11,11 @@ import os
 import smtplib
 import time
 import uuid
+from datetime import UTC, datetime
+from email import policy
+from email.contentmanager import raw_data_manager
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -27,13 +30,20 @@ class Notifier(Protocol):
 
 
 def build_message(to: str, subject: str, body: str, sender: str = DEFAULT_SENDER) -> EmailMessage:
-    message = EmailMessage()
+    # compat32 keeps header values as given and encodes them (RFC 2047) only when the message
+    # is written; the default policy parses every header through `email.headerregistry` as it
+    # is set, which cost more than writing and syncing the file. A non-ASCII address keeps the
+    # default policy: compat32 would encode it whole (no longer an address), and smtplib sends
+    # to one (SMTPUTF8) through the policy's `utf8` option, which compat32 lacks.
+    ascii_only = to.isascii() and sender.isascii()
+    message = EmailMessage(policy=policy.compat32 if ascii_only else policy.default)
     message["From"] = sender
     message["To"] = to
     message["Subject"] = subject
-    message["Date"] = formatdate(usegmt=True)
+    message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
-    message.set_content(body)
+    # The default policy's content manager (compat32 has none): the same transfer encodings.
+    message.set_content(body, content_manager=raw_data_manager)
     return message
 
 

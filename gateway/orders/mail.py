@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from adapters.models import AdvisorCase, PortalQuote
 from gateway.orders.models import Order
@@ -28,9 +29,21 @@ from tenants.models import (
 LOCALES = ("en", "fr")
 DEFAULT_LOCALE = "en"
 STEPS = ("awaiting_advisor", "awaiting_acceptance", "completed", "rejected", "withdrawn")
+# Parsed once: Babel parses a locale given by its name again at each step of every amount.
+_BABEL = {code: Locale.parse(code) for code in LOCALES}
 _templates = Environment(loader=FileSystemLoader(Path(__file__).parent / "mail_templates"),
                          undefined=StrictUndefined, keep_trailing_newline=True,
                          trim_blocks=True, lstrip_blocks=True, autoescape=False)
+# Statements built once and bound per order: building them cost about as much Python as running
+# them.
+_CONTACTS = (select(Contact.name, Contact.email, Contact.locale, Membership.roles)
+             .join(Membership, Membership.contact_id == Contact.id)
+             .where(Membership.account_id == bindparam("account_id"))
+             .order_by(Contact.email))
+# Each grown subscription's licenses and how many are assigned: one statement.
+_HELD = select(Subscription.id, Subscription.licenses,
+               select(func.count()).where(LicenseAssignment.subscription_id == Subscription.id)
+               .scalar_subquery()).where(Subscription.id.in_(bindparam("ids", expanding=True)))
 
 
 @dataclass(frozen=True)
@@ -52,14 +65,11 @@ def format_money(amount: Decimal, currency: str, locale: str) -> str:
     value = quantize(Decimal(amount), currency)
     if value == 0:
         value = abs(value)
-    return format_currency(value, currency, locale=locale)
+    return format_currency(value, currency, locale=_BABEL[locale])
 
 
 def recipients(db, order: Order, tenant_locale: str | None) -> list[Recipient]:
-    rows = db.execute(select(Contact.name, Contact.email, Contact.locale, Membership.roles)
-                      .join(Membership, Membership.contact_id == Contact.id)
-                      .where(Membership.account_id == order.account_id)
-                      .order_by(Contact.email)).all()
+    rows = db.execute(_CONTACTS, {"account_id": order.account_id}).all()
     return [Recipient(name, email, locale_of(locale, tenant_locale))
             for name, email, locale, roles in rows if "billing_contact" in (roles or ())]
 
@@ -98,12 +108,8 @@ def _facts(db, order: Order, step: str, catalog) -> dict:
     if step == "completed":
         grown = [i for i in order.items if i.licenses > i.licenses_before and i.subscription_id]
         if grown:
-            # Each grown subscription's licenses and how many are assigned: one statement.
-            assigned = (select(func.count()).where(
-                LicenseAssignment.subscription_id == Subscription.id).scalar_subquery())
             held = {sub_id: (licenses, taken) for sub_id, licenses, taken in db.execute(
-                select(Subscription.id, Subscription.licenses, assigned)
-                .where(Subscription.id.in_([i.subscription_id for i in grown])))}
+                _HELD, {"ids": [i.subscription_id for i in grown]})}
             for item in grown:
                 licenses, taken = held[item.subscription_id]
                 facts["grown"].append({
@@ -114,12 +120,13 @@ def _facts(db, order: Order, step: str, catalog) -> dict:
 
 
 def _formatted(facts: dict, locale: str) -> dict:
+    babel = _BABEL[locale]
     def day(value):
-        return format_date(value, format="long", locale=locale)
+        return format_date(value, format="long", locale=babel)
 
     def moment(value):
         return format_datetime(value.replace(tzinfo=UTC), format="medium", tzinfo=UTC,
-                               locale=locale) + " UTC"
+                               locale=babel) + " UTC"
 
     def plan_name(item, code=None):
         code = code or item.plan

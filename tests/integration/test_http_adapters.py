@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from email import policy
 from email.parser import BytesParser
 
@@ -370,15 +371,23 @@ def test_folder_notifier_writes_one_readable_message_per_send(tmp_path):
     notifier = FolderNotifier(tmp_path / "mail")
     notifier.send("billing@example.com", "Your quote Q-1 is ready", "Total due: 1,187.50 EUR\nThanks.")
     notifier.send("ops@example.com", "Second", "Zweite Nachricht: Größe ✓")
+    french = "Votre modification d'abonnement est terminée (commande ord_01JQ7ZC5X9T3M4N8P2R6V0W1YB)"
+    long_line = "Webinar : Standard, 2 licences, facturation mensuelle, du 10 mars 2026 au 9 avril 2026"
+    notifier.send("zoé@example.com", french, f"Bonjour Zoé,\n{long_line}\nTotal à payer : 17,00\xa0€")
 
     files = sorted((tmp_path / "mail").iterdir())
-    assert len(files) == 2 and all(f.suffix == ".eml" for f in files)  # no temporary files left
+    assert len(files) == 3 and all(f.suffix == ".eml" for f in files)  # no temporary files left
     messages = [BytesParser(policy=policy.default).parsebytes(f.read_bytes()) for f in files]
     by_subject = {m["Subject"]: m for m in messages}
     first = by_subject["Your quote Q-1 is ready"]
     assert first["To"] == "billing@example.com" and first["From"] and first["Message-ID"]
+    assert first["Date"].datetime.utcoffset() == timedelta(0)
     assert first.get_content() == "Total due: 1,187.50 EUR\nThanks.\n"
     assert by_subject["Second"].get_content() == "Zweite Nachricht: Größe ✓\n"
+    # Accents in the subject travel as RFC 2047 words: the file's headers are ASCII.
+    assert french in by_subject and all(f.read_bytes().partition(b"\n\n")[0].isascii() for f in files)
+    assert by_subject[french]["To"] == "zoé@example.com"
+    assert by_subject[french].get_content() == f"Bonjour Zoé,\n{long_line}\nTotal à payer : 17,00\xa0€\n"
 
 
 class TinySmtp:
