@@ -41,24 +41,24 @@ def process_order(order_id: str) -> None:
         return
     apply(deps, order)
     db.commit()
-    _tell_contacts_now(deps, order_id)
+    _tell_contacts_now(deps, order)
     deps.relay()
 
 
-def _tell_contacts_now(deps, order_id: str) -> None:
+def _tell_contacts_now(deps, order: Order) -> None:
     """The contacts hear of the completed order from this job, not from a second job through
     the queue (half the queue's work per order). The apply's outbox message is claimed first,
     so that the relay does not send it too; a mail that cannot go out now is given back, and
     the relay sends it as a job, with the queue's retries. A process that dies between the
     claim and the mail loses that mail, as one dying inside the notification job would."""
-    job_id = f"notify-{order_id}-completed"
+    job_id = f"notify-{order.id}-completed"
     claimed = outbox.claim(deps.db, lifecycle.NOTIFY_ORDER, job_id, now=deps.clock.now())
     if claimed is None:
         return
     try:
-        notify_order(order_id, "completed")
+        _notify(deps, order, "completed")
     except Exception:
-        log.warning("order %s: the completion mail goes through the queue instead", order_id,
+        log.warning("order %s: the completion mail goes through the queue instead", order.id,
                     exc_info=True)
         deps.db.rollback()
         outbox.release(deps.db, claimed)
@@ -154,11 +154,17 @@ def poll_portal_quotes(limit: int = 100) -> int:
 def notify_order(order_id: str, step: str) -> None:
     """Queue job: tell the account's billing contacts where their order stands."""
     deps = composition.for_job()
+    if deps.notifier is None:
+        return
+    order = deps.db.execute(_WITH_ITEMS, {"order_id": order_id}).unique().scalar_one_or_none()
+    if order is not None:
+        _notify(deps, order, step)
+
+
+def _notify(deps, order: Order, step: str) -> None:
+    """The mail of `step` to each billing contact of the order's account (loaded with items)."""
     notifier, db = deps.notifier, deps.db
     if notifier is None:
-        return
-    order = db.execute(_WITH_ITEMS, {"order_id": order_id}).unique().scalar_one_or_none()
-    if order is None:
         return
     base_url = deps.settings.get("PUBLIC_URL") or deps.settings["ISSUER"]
     deps.cache.refresh(db)  # names and languages from the per-process caches, kept current
