@@ -110,12 +110,10 @@ _TAKE = (update(_table).values(dispatched_at=bindparam("now"))
 
 
 def claim(db, job: str, job_id: str, *, now) -> int | None:
-    """Takes the undispatched message of `job_id` for the caller to run itself: marked as the
-    relay marks what it sends, and committed. None when there is none (sent already, or held
-    by a relay right now)."""
-    taken = db.execute(_CLAIM, {"c_job": job, "c_job_id": job_id, "now": now}).scalar()
-    db.commit()
-    return taken
+    """Takes the undispatched message of `job_id` for the caller to run itself once its
+    transaction commits: marked, in that transaction, as the relay marks what it sends. None
+    when there is none (sent already, or held by a relay right now)."""
+    return db.execute(_CLAIM, {"c_job": job, "c_job_id": job_id, "now": now}).scalar()
 
 
 def release(db, message_id: int) -> None:

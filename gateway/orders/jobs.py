@@ -40,21 +40,21 @@ def process_order(order_id: str) -> None:
     if order is None or order.status != lifecycle.PROCESSING:
         return
     apply(deps, order)
+    # The contacts hear of the completed order from this job, not from a second job through
+    # the queue (half the queue's work per order): the apply's outbox message is claimed in
+    # the apply's transaction, so that the relay does not send it too.
+    message = outbox.claim(db, lifecycle.NOTIFY_ORDER, f"notify-{order.id}-completed",
+                           now=deps.clock.now())
     db.commit()
-    _tell_contacts_now(deps, order)
+    if message is not None:
+        _tell_contacts_now(deps, order, message)
     deps.relay()
 
 
-def _tell_contacts_now(deps, order: Order) -> None:
-    """The contacts hear of the completed order from this job, not from a second job through
-    the queue (half the queue's work per order). The apply's outbox message is claimed first,
-    so that the relay does not send it too; a mail that cannot go out now is given back, and
-    the relay sends it as a job, with the queue's retries. A process that dies between the
-    claim and the mail loses that mail, as one dying inside the notification job would."""
-    job_id = f"notify-{order.id}-completed"
-    claimed = outbox.claim(deps.db, lifecycle.NOTIFY_ORDER, job_id, now=deps.clock.now())
-    if claimed is None:
-        return
+def _tell_contacts_now(deps, order: Order, claimed: int) -> None:
+    """A mail that cannot go out now is given back, and the relay sends it as a job, with the
+    queue's retries. A process that dies between the commit and the mail loses that mail, as
+    one dying inside the notification job would."""
     try:
         _notify(deps, order, "completed")
     except Exception:

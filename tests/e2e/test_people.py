@@ -4,6 +4,7 @@ told, read back from the mail folder."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from email import policy
 from email.parser import BytesParser
@@ -294,15 +295,17 @@ class _DownOnce:
         self.real.send(to, subject, body)
 
 
-def test_the_completion_mail_goes_out_from_the_apply_job_or_else_through_the_queue(people):
+def test_the_completion_mail_goes_out_from_the_apply_job_or_else_through_the_queue(people, caplog):
     """The apply job tells the contacts itself (no second job); when the mail cannot go out
     then, the outbox message is given back and the queue sends it, with its retries, once."""
     p = people
+    caplog.set_level(logging.WARNING, logger="gateway.orders.jobs")
     held = p.app.extensions["gateway.notifier"]
     p.app.extensions["gateway.notifier"] = down = _DownOnce(held)
     done = order(p.solo, {"subscription_id": p.solo.subscription_id, "licenses": 7}, "mail-1")
     settle(p)
     assert down.refused == 1
+    assert "the completion mail goes through the queue instead" in caplog.text  # tried in the job
     assert len([s for s, _ in mails(p, "billing.solo@x.example") if done["id"] in s]) == 1
     db = p.app.extensions["gateway.db"].sessionmaker()
     try:
