@@ -268,10 +268,11 @@ def count_sql(seeded: Seeded) -> dict:
     @event.listens_for(engine, "commit")
     def _commit(conn):
         if threading.get_ident() == me:
-            commits.append(1)
+            commits.append(len(statements))  # where in the statements each commit fell
 
     client = app.test_client()
-    out = {"cold_quote": [], "quote": [], "order": [], "order_commits": [], "apply": []}
+    out = {"cold_quote": [], "quote": [], "order": [], "order_commits": [], "apply": [],
+           "mail": []}
     picks = seeded.take(3)  # the first round warms the caches
     for round_, (account_id, subject, sub_id) in enumerate(picks):
         token = seeded.token(subject)
@@ -289,16 +290,19 @@ def count_sql(seeded: Seeded) -> dict:
         out["order"].append(len(statements))
         out["order_commits"].append(len(commits))
         real.wait_idle(10)  # the relay hands the job to the held queue
-        counted = 0
-        while held.jobs:  # the apply job (counted), then what it hands on (notifications)
+        while held.jobs:  # the apply job (counted), then what it hands on, if anything
             job, job_args = held.jobs.pop(0)
             statements.clear()
+            commits.clear()
             with app.app_context():
                 resolve(job)(*job_args)
             if job.endswith(".process_order"):
-                counted = len(statements)
+                # Its first transaction is the apply (claiming the mail's outbox message last);
+                # then the job sends the completion mail itself.
+                applied = commits[0]
+                out["apply"].append(applied - 1)
+                out["mail"].append(len(statements) - applied)
             real.wait_idle(10)
-        out["apply"].append(counted)
     real.stop()
     app.extensions["gateway.db"].dispose()
     return {k: v[1:] for k, v in out.items()}
@@ -609,7 +613,8 @@ def report(n: int, counts: dict, result: dict) -> bool:
     print(f"\n== N={n} accounts (load average {loadavg()}) ==")
     print(f"SQL statements per request (in-process, warm): quote {counts['quote']}, "
           f"order placement {counts['order']} with {counts['order_commits']} commit(s), "
-          f"apply job {counts['apply']}; a contact's first quote in a process "
+          f"apply {counts['apply']} (then the same job's completion mail {counts['mail']}); "
+          f"a contact's first quote in a process "
           f"{counts['cold_quote']} (its principal and tenant policy not cached yet)")
     print(f"{'phase':<9} {'requests':>8} {'ok':>7} {'not ok':>6} {'req/s':>8} {'/healthz':>8} "
           f"{'p50 ms':>7} {'p99 ms':>7}")
@@ -625,6 +630,9 @@ def report(n: int, counts: dict, result: dict) -> bool:
     q, o = phases["quote"], phases["order"]
     verdict = {"quote >= 15% of /healthz": q.rate / bare >= TARGETS["quote_ratio"],
                "order >= 6% of /healthz": o.rate / bare >= TARGETS["order_ratio"],
+               **({"order (RQ) >= 6% of /healthz":
+                   phases["order-rq"].rate / bare >= TARGETS["order_ratio"]}
+                  if "order-rq" in phases else {}),
                "quote p99 <= 100 ms": q.p99 <= TARGETS["quote_p99_ms"],
                "quote <= 3 statements": max(counts["quote"]) <= 3,
                "order <= 8 statements, 1 commit": max(counts["order"]) <= 8
