@@ -11,10 +11,26 @@ are sent by the job queue after it commits, never inside it.
 from __future__ import annotations
 
 import functools
+import json
 import logging
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 
-from sqlalchemy import JSON, DateTime, Integer, String, bindparam, exists, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    cast,
+    exists,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.orm.attributes import set_committed_value
 
 from adapters import outbox
@@ -128,23 +144,20 @@ def place_at_once(db, order: Order, *, actor: str, now: datetime, also=()) -> No
     order.created_at = order.created_at or now
     order.updated_at = order.updated_at or now
     created = _created(order)
-    rows = {"o_": order,
-            "e_": Event(type="order.created", tenant_id=order.tenant_id, data=created,
-                        created_at=now),
-            "m_": OutboxMessage(job=PROCESS, created_at=now, payload=outbox.payload(
-                args=[order.id], job_id=f"order-{order.id}", on_failure=FAILED)),
-            "a_": AuditRecord(tenant_id=order.tenant_id, account_id=order.account_id,
-                              actor=actor, action="order.placed",
-                              data={"order_id": order.id, **_placed(order)}, created_at=now)}
     for k, item in enumerate(order.items):
         item.order_id, item.position = order.id, k
-        rows[f"i{k}_"] = item
-    for k, row in enumerate(also):
-        rows[f"x{k}_"] = row
-    params = {f"{prefix}{column.name}": getattr(row, column.key)
-              for prefix, row in rows.items() for column in _written(type(row))}
-    db.connection().execute(_place_statement(len(order.items), tuple(type(r) for r in also)),
-                            params)
+    rows = {"p_order": order, "p_items": order.items,
+            "p_event": Event(type="order.created", tenant_id=order.tenant_id, data=created,
+                             created_at=now),
+            "p_outbox": OutboxMessage(job=PROCESS, created_at=now, payload=outbox.payload(
+                args=[order.id], job_id=f"order-{order.id}", on_failure=FAILED)),
+            "p_audit": AuditRecord(tenant_id=order.tenant_id, account_id=order.account_id,
+                                   actor=actor, action="order.placed",
+                                   data={"order_id": order.id, **_placed(order)},
+                                   created_at=now)}
+    rows.update((f"p_also_{k}", row) for k, row in enumerate(also))
+    db.connection().execute(_place_statement(tuple(type(r) for r in also)),
+                            {name: _as_json(row) for name, row in rows.items()})
     # Inserted by the statement, unseen by the session's flush hooks: logged and counted here.
     logs.event("order.created", order.tenant_id, created)
     metrics.order_event(db, "order.created", created)
@@ -176,20 +189,44 @@ def _written(model) -> list:
             if not (c.primary_key and isinstance(c.type, Integer))]
 
 
-def _insert(model, prefix: str):
-    return insert(model.__table__).values(
-        {c.name: bindparam(f"{prefix}{c.name}", type_=c.type) for c in _written(model)})
+def _as_json(rows) -> str:
+    """A row (or a list of rows) as the JSON object(s) PostgreSQL reads back into the table's
+    record type: one parameter per table, however many columns and items."""
+    def values(row):
+        return {c.name: getattr(row, c.key) for c in _written(type(row))}
+    data = [values(r) for r in rows] if isinstance(rows, list) else values(rows)
+    return json.dumps(data, default=_scalar, separators=(",", ":"))
+
+
+def _scalar(value):
+    if isinstance(value, Decimal):
+        return str(value)  # exact: NUMERIC reads the digits
+    if isinstance(value, date):  # and datetime: naive UTC, as the columns store it
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a column value")
+
+
+def _insert_from_json(model, param: str, many: bool = False):
+    """INSERT … SELECT from the JSON in `param`, read into the table's record type
+    (json_populate_record[set]): the SQL text is the same whatever is written."""
+    table, names = model.__table__, [c.name for c in _written(model)]
+    read = func.json_populate_recordset if many else func.json_populate_record
+    source = read(literal_column(f"NULL::{table.name}"),
+                  cast(bindparam(param, type_=Text), JSON)).table_valued(*names)
+    return insert(table).from_select(names, select(*[source.c[n] for n in names]))
 
 
 @functools.lru_cache(maxsize=16)
-def _place_statement(n: int, also: tuple = ()):
-    """`place_at_once`'s statement for an order of `n` items and rows of the models `also`,
-    built once."""
-    writes = [_insert(OrderItem, f"i{k}_").cte(f"item_{k}") for k in range(n)]
-    writes += [_insert(model, f"x{k}_").cte(f"also_{k}") for k, model in enumerate(also)]
-    writes += [_insert(Event, "e_").cte("event"), _insert(OutboxMessage, "m_").cte("outbox"),
-               _insert(AuditRecord, "a_").cte("audit")]
-    return _insert(Order, "o_").add_cte(*writes)
+def _place_statement(also: tuple = ()):
+    """`place_at_once`'s statement, with rows of the models `also`, built once: a handful of
+    parameters, not one per column (binding and converting those cost more than the insert)."""
+    writes = [_insert_from_json(OrderItem, "p_items", many=True).cte("items"),
+              _insert_from_json(Event, "p_event").cte("event"),
+              _insert_from_json(OutboxMessage, "p_outbox").cte("outbox"),
+              _insert_from_json(AuditRecord, "p_audit").cte("audit")]
+    writes += [_insert_from_json(model, f"p_also_{k}").cte(f"also_{k}")
+               for k, model in enumerate(also)]
+    return _insert_from_json(Order, "p_order").add_cte(*writes)
 
 
 def open_quote(db, order: Order, *, now: datetime, portal_remote: bool) -> PortalQuote:
