@@ -109,22 +109,10 @@ _TAKE = (update(_table).values(dispatched_at=bindparam("now"))
          .returning(_table.c.id, _table.c.job, _table.c.payload))
 
 
-def claim(db, job: str, job_id: str, *, now) -> int | None:
-    """Takes the undispatched message of `job_id` for the caller to run itself once its
-    transaction commits: marked, in that transaction, as the relay marks what it sends. None
-    when there is none (sent already, or held by a relay right now)."""
-    return db.execute(_CLAIM, {"c_job": job, "c_job_id": job_id, "now": now}).scalar()
-
-
-def release(db, message_id: int) -> None:
-    """A claimed message that its taker could not run: the relay sends it after all."""
-    db.execute(update(_table).where(_table.c.id == message_id).values(dispatched_at=None))
+def release(db, job: str, job_id: str) -> None:
+    """A message written as dispatched, for its writer to run itself, that the writer could
+    not run: the relay sends it after all."""
+    db.execute(update(_table).where(_table.c.job == job,
+                                    _table.c.payload["job_id"].as_string() == job_id)
+               .values(dispatched_at=None))
     db.commit()
-
-
-_CLAIM = (update(_table).values(dispatched_at=bindparam("now"))
-          .where(_table.c.id == select(_table.c.id).where(
-              _table.c.dispatched_at.is_(None), _table.c.job == bindparam("c_job"),
-              _table.c.payload["job_id"].as_string() == bindparam("c_job_id"))
-              .limit(1).with_for_update(skip_locked=True).scalar_subquery())
-          .returning(_table.c.id))

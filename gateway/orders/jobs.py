@@ -39,35 +39,34 @@ def process_order(order_id: str) -> None:
     order = db.execute(_WITH_ITEMS_LOCKED, {"order_id": order_id}).unique().scalar_one_or_none()
     if order is None or order.status != lifecycle.PROCESSING:
         return
-    apply(deps, order)
     # The contacts hear of the completed order from this job, not from a second job through
-    # the queue (half the queue's work per order): the apply's outbox message is claimed in
-    # the apply's transaction, so that the relay does not send it too.
-    message = outbox.claim(db, lifecycle.NOTIFY_ORDER, f"notify-{order.id}-completed",
-                           now=deps.clock.now())
+    # the queue (half the queue's work per order).
+    apply(deps, order, caller_tells_contacts=True)
     db.commit()
-    if message is not None:
-        _tell_contacts_now(deps, order, message)
+    _tell_contacts_now(deps, order)
     deps.relay()
 
 
-def _tell_contacts_now(deps, order: Order, claimed: int) -> None:
-    """A mail that cannot go out now is given back, and the relay sends it as a job, with the
-    queue's retries. A process that dies between the commit and the mail loses that mail, as
-    one dying inside the notification job would."""
+def _tell_contacts_now(deps, order: Order) -> None:
+    """A mail that cannot go out now is given back to the relay, which sends it as a job, with
+    the queue's retries. A process that dies between the commit and the mail loses that mail,
+    as one dying inside the notification job would."""
     try:
         _notify(deps, order, "completed")
     except Exception:
         log.warning("order %s: the completion mail goes through the queue instead", order.id,
                     exc_info=True)
         deps.db.rollback()
-        outbox.release(deps.db, claimed)
+        outbox.release(deps.db, lifecycle.NOTIFY_ORDER,
+                       lifecycle.notify_job_id(order.id, "completed"))
 
 
-def apply(deps, order: Order, *, through_adapter: bool = True) -> None:
+def apply(deps, order: Order, *, through_adapter: bool = True,
+          caller_tells_contacts: bool = False) -> None:
     """The order applied with `deps`' clock and the adapter of its segment (see lifecycle.apply)."""
     lifecycle.apply(deps.db, order, actor="gateway", now=deps.clock.now(),
-                    adapter=deps.adapter_for(order.segment) if through_adapter else None)
+                    adapter=deps.adapter_for(order.segment) if through_adapter else None,
+                    caller_tells_contacts=caller_tells_contacts)
 
 
 def order_failed(order_id: str) -> None:

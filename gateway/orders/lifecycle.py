@@ -5,7 +5,8 @@ Queue jobs, placing, and the advisors' and portal use cases call down into this 
 their collaborators (the session, the time, the adapter that applies a change); nothing here
 reaches for the app. A transition that the table does not allow is refused with its code and
 changes nothing. Notifications are outbox messages written in the transition's transaction: they
-are sent by the job queue after it commits, never inside it.
+are sent by the job queue after it commits (or, for the apply job's completion mail, by that job
+itself, after it commits), never inside it.
 """
 
 from __future__ import annotations
@@ -113,8 +114,13 @@ def _audit(db, order: Order, actor: str, action: str, data: dict, now: datetime)
                        action=action, data={"order_id": order.id, **data}, created_at=now))
 
 
-def _notify_contacts(db, order: Order, step: str) -> None:
-    outbox.add(db, NOTIFY_ORDER, args=[order.id, step], job_id=f"notify-{order.id}-{step}")
+def _notify_contacts(db, order: Order, step: str, *, sent_by_caller_at=None) -> None:
+    db.add(OutboxMessage(job=NOTIFY_ORDER, dispatched_at=sent_by_caller_at, payload=outbox.payload(
+        args=[order.id, step], job_id=notify_job_id(order.id, step))))
+
+
+def notify_job_id(order_id: str, step: str) -> str:
+    return f"notify-{order_id}-{step}"
 
 
 # -- placed, then routed ----------------------------------------------------------------------
@@ -267,15 +273,20 @@ def open_case(db, order: Order, reason: str, *, now: datetime) -> AdvisorCase:
 
 
 # -- applied and completed --------------------------------------------------------------------
-def apply(db, order: Order, *, actor: str, now: datetime, adapter=None) -> None:
+def apply(db, order: Order, *, actor: str, now: datetime, adapter=None,
+          caller_tells_contacts: bool = False) -> None:
     """Every item or none: the subscriptions take the new terms, the balance moves. The change
     goes through `adapter` (the billing center, or the corporate portal as a purchase order);
-    None when the outside system has it already (a quote accepted in the external portal)."""
+    None when the outside system has it already (a quote accepted in the external portal).
+    `caller_tells_contacts`: the caller sends the completion mail itself once this commits;
+    its outbox message is written as dispatched (the relay leaves it), and is given back to
+    the relay (`outbox.release`) if the mail cannot go out."""
     target = check(order, "apply")
     if adapter is not None:
         adapter.apply(change_payload(order), db=db)
+    sent_at = now if caller_tells_contacts else None
     if db.get_bind().dialect.name == "postgresql" and all(i.subscription_id for i in order.items):
-        _apply_at_once(db, order, target, actor=actor, now=now)
+        _apply_at_once(db, order, target, actor=actor, now=now, notify_sent_at=sent_at)
         return
     account = db.get(Account, order.account_id, with_for_update=True, populate_existing=True)
     for item in order.items:
@@ -297,10 +308,11 @@ def apply(db, order: Order, *, actor: str, now: datetime, adapter=None) -> None:
         "order_id": order.id, "account_id": order.account_id,
         "total_due": money(order.total_due, order.currency), "currency": order.currency})
     _audit(db, order, actor, "order.completed", {"po_number": order.po_number}, now)
-    _notify_contacts(db, order, "completed")
+    _notify_contacts(db, order, "completed", sent_by_caller_at=sent_at)
 
 
-def _apply_at_once(db, order: Order, target: str, *, actor: str, now: datetime) -> None:
+def _apply_at_once(db, order: Order, target: str, *, actor: str, now: datetime,
+                   notify_sent_at: datetime | None = None) -> None:
     """`apply` for changes to existing subscriptions, on PostgreSQL, in two statements: the
     account's row (balance and license count; first, alone: placing takes the account's row
     before the subscriptions', and so must this), then every other write as data-modifying
@@ -326,8 +338,9 @@ def _apply_at_once(db, order: Order, target: str, *, actor: str, now: datetime) 
     params = {"p_order_id": order.id, "p_target": target, "p_now": now,
               "p_tenant_id": order.tenant_id, "p_account_id": order.account_id, "p_actor": actor,
               "p_audit_data": {"order_id": order.id, "po_number": order.po_number},
-              "p_notify_payload": {"args": [order.id, "completed"],
-                                 "job_id": f"notify-{order.id}-completed"}}
+              "p_notify_payload": outbox.payload(args=[order.id, "completed"],
+                                                 job_id=notify_job_id(order.id, "completed")),
+              "p_notify_sent_at": notify_sent_at}
     for k, item in enumerate(order.items):
         params.update({f"p_sub_id_{k}": item.subscription_id,
                        f"p_sub_version_{k}": item.subscription_version, f"p_plan_{k}": item.plan,
@@ -398,7 +411,8 @@ def _apply_statements(n: int):
             actor=bindparam("p_actor"), action="order.completed",
             data=bindparam("p_audit_data", type_=JSON), created_at=now).cte("audit"),
         insert(OutboxMessage).values(job=NOTIFY_ORDER, created_at=now,
-                                     payload=bindparam("p_notify_payload", type_=JSON))
+                                     payload=bindparam("p_notify_payload", type_=JSON),
+                                     dispatched_at=bindparam("p_notify_sent_at", type_=DateTime))
         .cte("notify"),
     ]
     order_update = (
