@@ -10,11 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import String, bindparam, cast, exists, func, select
+from sqlalchemy import String, bindparam, cast, exists, func, select, text
 from sqlalchemy.orm import aliased
 
 from gateway.cache import version_column
-from gateway.orders.models import OPEN_STATUSES, CartItem, IdempotencyRecord, Order, OrderItem
+from gateway.orders.models import (
+    OPEN_BALANCE,
+    OPEN_STATUSES,
+    CartItem,
+    IdempotencyRecord,
+    Order,
+    OrderItem,
+)
 from tenants.models import Account, LicenseAssignment, Subscription
 
 
@@ -34,9 +41,11 @@ def _account_columns(account_id) -> list:
     # Kept on the account's row (tenants.active_licenses): summing here would cost a quote
     # one index entry per subscription of the account.
     active = select(a.active_licenses).where(a.id == account_id).scalar_subquery()
-    # Summed in Python from the exact text: SQLite stores Money as text.
+    # Summed in Python from the exact text: SQLite stores Money as text. Only open orders that
+    # hold a balance (the partial index's own predicate): on SQLite, where the column is text,
+    # a zero is not excluded, only summed.
     reserved = (select(func.aggregate_strings(cast(o.balance_applied, String), ","))
-                .where(o.account_id == account_id, o.status.in_(OPEN_STATUSES)).scalar_subquery())
+                .where(o.account_id == account_id, text(OPEN_BALANCE)).scalar_subquery())
     cart = exists().where(c.account_id == account_id)
     return [active.label("active_licenses"), reserved.label("reserved"),
             cart.label("cart_has_items"), version_column()]
