@@ -101,11 +101,11 @@ def load(db, cache, account_id: str, sub_ids=(), scope: str | None = None,
     params = {"account_id": account_id, "scope": scope, "key": key}
     rows = []
     if sub_ids:
-        found = db.execute(_FOR_SUBSCRIPTIONS, dict(params, sub_ids=sub_ids)).all()
+        found = db.connection().execute(_FOR_SUBSCRIPTIONS, dict(params, sub_ids=sub_ids)).all()
         by_id = {r.id: r for r in found}
         rows = [by_id[i] for i in sub_ids if i in by_id]
         sub_ids = [r.id for r in rows]
     if not rows:  # no subscription asked for (or none exists): the account's facts alone
-        rows = db.execute(_FOR_ACCOUNT, params).all()
+        rows = db.connection().execute(_FOR_ACCOUNT, params).all()
     cache.observe(rows[0]._mapping["cache_version"])
     return from_rows(rows, sub_ids)
