@@ -313,14 +313,13 @@ def apply(db, order: Order, *, actor: str, now: datetime, adapter=None,
 
 def _apply_at_once(db, order: Order, target: str, *, actor: str, now: datetime,
                    notify_sent_at: datetime | None = None) -> None:
-    """`apply` for changes to existing subscriptions, on PostgreSQL, in two statements: the
-    account's row (balance and license count; first, alone: placing takes the account's row
-    before the subscriptions', and so must this), then every other write as data-modifying
-    CTEs of the order's UPDATE. Each subscription changes only if it is still at the version
-    the order was priced against; if one is not, the order's row is not updated and the whole
-    transaction is refused."""
-    n = len(order.items)
-    account_update, order_update = _apply_statements(n)
+    """`apply` for changes to existing subscriptions, on PostgreSQL, in one statement: every
+    write as data-modifying CTEs of the order's UPDATE, the account's row (balance and license
+    count) first: each subscription's UPDATE waits on it (placing takes the account's row before
+    the subscriptions', and so must this). Each subscription changes only if it is still at the
+    version the order was priced against; if one is not, the order's row is not updated and the
+    whole transaction is refused."""
+    order_update = _apply_statement(len(order.items))
     events = [("subscription.updated", {
         "subscription_id": item.subscription_id, "account_id": order.account_id,
         "order_id": order.id, "plan": item.plan, "licenses": item.licenses,
@@ -330,12 +329,10 @@ def _apply_at_once(db, order: Order, target: str, *, actor: str, now: datetime,
     events.append(("order.completed", {
         "order_id": order.id, "account_id": order.account_id,
         "total_due": money(order.total_due, order.currency), "currency": order.currency}))
-    conn = db.connection()
-    conn.execute(account_update, {
-        "p_account_id": order.account_id, "p_moved": order.credit_added - order.balance_applied,
-        "p_added": sum(i.licenses for i in order.items),
-        "p_sub_ids": [i.subscription_id for i in order.items]})
-    params = {"p_order_id": order.id, "p_target": target, "p_now": now,
+    params = {"p_moved": order.credit_added - order.balance_applied,
+              "p_added": sum(i.licenses for i in order.items),
+              "p_sub_ids": [i.subscription_id for i in order.items], "p_order_id": order.id,
+              "p_target": target, "p_now": now,
               "p_tenant_id": order.tenant_id, "p_account_id": order.account_id, "p_actor": actor,
               "p_audit_data": {"order_id": order.id, "po_number": order.po_number},
               "p_notify_payload": outbox.payload(args=[order.id, "completed"],
@@ -348,7 +345,7 @@ def _apply_at_once(db, order: Order, target: str, *, actor: str, now: datetime,
                        f"p_start_{k}": item.period_start, f"p_end_{k}": item.period_end})
     for k, (kind, data) in enumerate(events):
         params.update({f"p_event_type_{k}": kind, f"p_event_data_{k}": data})
-    if conn.execute(order_update, params).first() is None:
+    if db.connection().execute(order_update, params).first() is None:
         raise SubscriptionChanged(order.items[0].subscription_id)
     account = db.identity_map.get(db.identity_key(Account, order.account_id))
     if account is not None:  # the rows moved behind the session's back: read them again if asked
@@ -380,20 +377,24 @@ def _events_in_order(count: int, now) -> list:
 
 
 @functools.lru_cache(maxsize=16)
-def _apply_statements(n: int):
-    """The two statements of `_apply_at_once` for an order of `n` items, built once: building
-    them per order (CTEs, generative values) cost more Python than running them."""
+def _apply_statement(n: int):
+    """`_apply_at_once`'s statement for an order of `n` items, built once: building it per
+    order (CTEs, generative values) cost more Python than running it."""
     # The subscriptions change behind the ORM's back: the account's license count moves here,
-    # by what they counted before (read under the account's lock, which every writer of its
-    # subscriptions takes first) and what they all count after (active).
+    # by what they counted before (the statement's snapshot) and what they all count after
+    # (active).
     was = (select(func.coalesce(func.sum(Subscription.licenses), 0))
            .where(Subscription.id.in_(bindparam("p_sub_ids", expanding=True)),
                   Subscription.status == COUNTED).scalar_subquery())
-    account_update = (update(Account).where(Account.id == bindparam("p_account_id")).values(
+    account = (update(Account).where(Account.id == bindparam("p_account_id")).values(
         credit_balance=Account.credit_balance + bindparam("p_moved", type_=Money),
-        active_licenses=Account.active_licenses + bindparam("p_added", type_=Integer) - was))
+        active_licenses=Account.active_licenses + bindparam("p_added", type_=Integer) - was)
+        .returning(Account.id).cte("account"))
     now = bindparam("p_now", type_=DateTime)
+    # Each subscription's UPDATE reads the account's CTE first (a one-time filter): the
+    # account's row is locked before any subscription's.
     subs = [update(Subscription).where(
+        exists(select(account.c.id)),
         Subscription.id == bindparam(f"p_sub_id_{k}"),
         Subscription.version == bindparam(f"p_sub_version_{k}")).values(
         plan=bindparam(f"p_plan_{k}"), licenses=bindparam(f"p_licenses_{k}"),
@@ -402,6 +403,7 @@ def _apply_statements(n: int):
         version=Subscription.version + 1, updated_at=now)
         .returning(Subscription.id).cte(f"sub_{k}") for k in range(n)]
     writes = [
+        account,
         *subs,
         update(OrderItem).where(OrderItem.order_id == bindparam("p_order_id"))
         .values(status=bindparam("p_target")).cte("items"),
@@ -415,12 +417,11 @@ def _apply_statements(n: int):
                                      dispatched_at=bindparam("p_notify_sent_at", type_=DateTime))
         .cte("notify"),
     ]
-    order_update = (
+    return (
         update(Order).where(Order.id == bindparam("p_order_id"),
                             *[exists(select(s.c.id)) for s in subs])
         .values(status=bindparam("p_target"), updated_at=now, completed_at=now)
         .returning(Order.id).add_cte(*writes))
-    return account_update, order_update
 
 
 def _target(db, order: Order, item) -> Subscription:
