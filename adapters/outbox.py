@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, event, select, update
+from sqlalchemy.orm import Session
 
 from adapters import context
 from adapters.models import OutboxMessage
@@ -23,6 +24,38 @@ def add(db, job: str, **fields) -> None:
     db.add(OutboxMessage(job=job, payload=payload(**fields)))
 
 
+# -- has this process committed anything for the relay since its last pass? --------------------
+# The sessionmaker's info carries one `threading.Event` (PENDING) per database: set when a
+# transaction that wrote a message to send commits. A relay woken after a commit that wrote
+# none (the apply job's, whose mail is sent by the job itself) skips its pass; its periodic
+# pass runs whatever the flag says (another process's leftovers, a crash's).
+PENDING = "outbox.pending"
+_WRITTEN = "outbox.written"
+
+
+def written(db) -> None:
+    """The caller's transaction wrote a message to send, other than through the session's
+    flush (a Core INSERT): the relay is to pass once it commits."""
+    db.info[_WRITTEN] = True
+
+
+@event.listens_for(Session, "after_flush")
+def _written_by_flush(db, _flush_context) -> None:
+    if any(isinstance(o, OutboxMessage) and o.dispatched_at is None for o in db.new):
+        db.info[_WRITTEN] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _pending_at_commit(db) -> None:
+    if db.info.pop(_WRITTEN, False) and db.info.get(PENDING) is not None:
+        db.info[PENDING].set()
+
+
+@event.listens_for(Session, "after_rollback")
+def _nothing_written(db) -> None:
+    db.info.pop(_WRITTEN, None)
+
+
 def payload(**fields) -> dict:
     """A message's payload: the job's arguments and options, and the request that caused it."""
     fields.setdefault("request_id", context.request_id.get())
@@ -33,8 +66,9 @@ class Relayer:
     """For a queue in another process (RQ): a thread of this process relays the outbox when
     woken after a commit (and every `interval` seconds anyway), so requests do not wait on it."""
 
-    def __init__(self, sessionmaker, queue, interval: float = 2.0):
+    def __init__(self, sessionmaker, queue, interval: float = 2.0, pending=None):
         self.sessionmaker, self.queue, self.interval = sessionmaker, queue, interval
+        self.pending = pending  # PENDING of the sessionmaker's info, if it carries one
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -60,10 +94,14 @@ class Relayer:
 
     def _run(self) -> None:
         while not self._stopped.is_set():
-            self._wake.wait(self.interval)
+            poked = self._wake.wait(self.interval)
             self._wake.clear()
             if self._stopped.is_set():
                 return
+            if self.pending is not None:
+                if poked and not self.pending.is_set():
+                    continue  # the commit that woke it wrote nothing to send
+                self.pending.clear()
             try:
                 while relay(self.sessionmaker, self.queue) >= 100:
                     pass

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 from flask import current_app, g
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 import tenants.active_licenses  # noqa: F401  (its flush hook keeps accounts' license counts)
+from adapters import outbox
 from tenants.clock import SYSTEM, Clock
 
 
@@ -42,8 +45,11 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         # The clock rides with every session: ORM timestamps come from it (tenants.db.stamped).
+        # Set when a transaction that wrote outbox messages commits (adapters.outbox).
+        self.outbox_pending = threading.Event()
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False,
-                                         info={"clock": clock, "cache": cache})
+                                         info={"clock": clock, "cache": cache,
+                                               outbox.PENDING: self.outbox_pending})
 
     @property
     def dialect(self) -> str:

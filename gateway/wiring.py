@@ -55,7 +55,8 @@ def init_app(app: Flask) -> None:
         from adapters.outbox import Relayer
 
         sessionmaker = app.extensions["gateway.db"].sessionmaker
-        relayer = Relayer(sessionmaker, queue, cfg["TICK_SECONDS"])
+        relayer = Relayer(sessionmaker, queue, cfg["TICK_SECONDS"],
+                          pending=app.extensions["gateway.db"].outbox_pending)
         app.extensions["gateway.relay"] = relayer.poke
         app.extensions["gateway.relayer"] = relayer
 

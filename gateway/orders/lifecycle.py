@@ -164,6 +164,7 @@ def place_at_once(db, order: Order, *, actor: str, now: datetime, also=()) -> No
     rows.update((f"p_also_{k}", row) for k, row in enumerate(also))
     db.connection().execute(_place_statement(tuple(type(r) for r in also)),
                             {name: _as_json(row) for name, row in rows.items()})
+    outbox.written(db)
     # Inserted by the statement, unseen by the session's flush hooks: logged and counted here.
     logs.event("order.created", order.tenant_id, created)
     metrics.order_event(db, "order.created", created)
@@ -347,6 +348,8 @@ def _apply_at_once(db, order: Order, target: str, *, actor: str, now: datetime,
         params.update({f"p_event_type_{k}": kind, f"p_event_data_{k}": data})
     if db.connection().execute(order_update, params).first() is None:
         raise SubscriptionChanged(order.items[0].subscription_id)
+    if notify_sent_at is None:
+        outbox.written(db)
     account = db.identity_map.get(db.identity_key(Account, order.account_id))
     if account is not None:  # the rows moved behind the session's back: read them again if asked
         db.expire(account, ["credit_balance", "active_licenses"])

@@ -3,13 +3,16 @@ that is down keeps every row for the next pass, and one job written twice is sen
 
 from __future__ import annotations
 
+import time
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from adapters import outbox
 from adapters.models import OutboxMessage
 from gateway.database import Database
 from gateway.migrate import upgrade
+from tenants.db import utcnow
 
 
 class Recording:
@@ -65,3 +68,49 @@ def test_a_queue_that_is_down_keeps_the_whole_batch(database):
     queue = Recording()
     assert outbox.relay(database.sessionmaker, queue) == 2
     assert [len(b) for b in queue.batches] == [2]
+
+
+def _sent_within(queue, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if queue.batches:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_a_commit_that_wrote_messages_wakes_the_relay_and_one_that_wrote_none_does_not(database):
+    """The relay passes at once after a commit that wrote a message to send; woken after one that
+    wrote none, it waits for its periodic pass (which sends whatever is there)."""
+    queue = Recording()
+    relayer = outbox.Relayer(database.sessionmaker, queue, interval=1.5,
+                             pending=database.outbox_pending)
+    try:
+        _write(database, ("a.process", ["o1"], "order-o1"))  # through the session
+        relayer.poke()
+        assert _sent_within(queue, 1.0)
+        queue.batches.clear()
+        s = database.sessionmaker()  # a row the process did not flag (as another process's)
+        s.execute(insert(OutboxMessage).values(job="a.notify", payload={"args": ["o2"]},
+                                               created_at=utcnow()))
+        s.commit()
+        s.close()
+        relayer.poke()
+        assert not _sent_within(queue, 0.5)
+        assert _sent_within(queue, 3.0)  # the periodic pass
+        assert queue.batches == [[("a.notify", ("o2",), None)]]
+    finally:
+        relayer.stop()
+
+
+def test_a_statement_that_wrote_messages_flags_them_and_a_rollback_forgets(database):
+    s = database.sessionmaker()
+    try:
+        outbox.written(s)
+        s.rollback()
+        assert not database.outbox_pending.is_set()
+        outbox.written(s)
+        s.commit()
+        assert database.outbox_pending.is_set()
+    finally:
+        s.close()
