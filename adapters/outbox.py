@@ -24,6 +24,12 @@ def add(db, job: str, **fields) -> None:
     db.add(OutboxMessage(job=job, payload=payload(**fields)))
 
 
+def payload(**fields) -> dict:
+    """A message's payload: the job's arguments and options, and the request that caused it."""
+    fields.setdefault("request_id", context.request_id.get())
+    return fields
+
+
 # -- has this process committed anything for the relay since its last pass? --------------------
 # The sessionmaker's info carries one `threading.Event` (PENDING) per database: set when a
 # transaction that wrote a message to send commits. A relay woken after a commit that wrote
@@ -54,12 +60,6 @@ def _pending_at_commit(db) -> None:
 @event.listens_for(Session, "after_rollback")
 def _nothing_written(db) -> None:
     db.info.pop(_WRITTEN, None)
-
-
-def payload(**fields) -> dict:
-    """A message's payload: the job's arguments and options, and the request that caused it."""
-    fields.setdefault("request_id", context.request_id.get())
-    return fields
 
 
 class Relayer:
