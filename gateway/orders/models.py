@@ -26,7 +26,7 @@ from tenants.db import Base, Money, new_id, stamped
 OPEN_STATUSES = ("processing", "awaiting_advisor", "awaiting_acceptance")
 # An open order that holds part of the account's credit balance (the partial index's predicate,
 # repeated word for word by the query that uses it).
-OPEN_BALANCE = ("status IN ('processing', 'awaiting_advisor', 'awaiting_acceptance') "
+OPEN_BALANCE = ("status IN (" + ", ".join(f"'{status}'" for status in OPEN_STATUSES) + ") "
                 "AND balance_applied <> 0")
 
 
