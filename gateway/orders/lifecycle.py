@@ -152,18 +152,20 @@ def place_at_once(db, order: Order, *, actor: str, now: datetime, also=()) -> No
     created = _created(order)
     for k, item in enumerate(order.items):
         item.order_id, item.position = order.id, k
-    rows = {"p_order": order, "p_items": order.items,
-            "p_event": Event(type="order.created", tenant_id=order.tenant_id, data=created,
-                             created_at=now),
-            "p_outbox": OutboxMessage(job=PROCESS, created_at=now, payload=outbox.payload(
-                args=[order.id], job_id=f"order-{order.id}", on_failure=FAILED)),
-            "p_audit": AuditRecord(tenant_id=order.tenant_id, account_id=order.account_id,
-                                   actor=actor, action="order.placed",
-                                   data={"order_id": order.id, **_placed(order)},
-                                   created_at=now)}
-    rows.update((f"p_also_{k}", row) for k, row in enumerate(also))
+    # The rows `place` writes through the session, as the columns' values (built as entities,
+    # only to be read back, they cost more than the statement's binding).
+    rows = {"p_order": _values(order), "p_items": [_values(i) for i in order.items],
+            "p_event": {"type": "order.created", "tenant_id": order.tenant_id, "data": created,
+                        "created_at": now, "fanned_out_at": None},
+            "p_outbox": {"job": PROCESS, "created_at": now, "dispatched_at": None,
+                         "payload": outbox.payload(args=[order.id], job_id=f"order-{order.id}",
+                                                   on_failure=FAILED)},
+            "p_audit": {"tenant_id": order.tenant_id, "account_id": order.account_id,
+                        "actor": actor, "action": "order.placed", "created_at": now,
+                        "data": {"order_id": order.id, **_placed(order)}}}
+    rows.update((f"p_also_{k}", _values(row)) for k, row in enumerate(also))
     db.connection().execute(_place_statement(tuple(type(r) for r in also)),
-                            {name: _as_json(row) for name, row in rows.items()})
+                            {name: _as_json(values) for name, values in rows.items()})
     outbox.written(db)
     # Inserted by the statement, unseen by the session's flush hooks: logged and counted here.
     logs.event("order.created", order.tenant_id, created)
@@ -190,19 +192,21 @@ def _placed(order: Order) -> dict:
             "net": money(order.net, cur), "total_due": money(order.total_due, cur)}
 
 
-def _written(model) -> list:
+@functools.cache
+def _written(model) -> tuple:
     """The columns a one-statement write sets: all but a serial id (the database numbers it)."""
-    return [c for c in model.__table__.columns
-            if not (c.primary_key and isinstance(c.type, Integer))]
+    return tuple(c for c in model.__table__.columns
+                 if not (c.primary_key and isinstance(c.type, Integer)))
 
 
-def _as_json(rows) -> str:
-    """A row (or a list of rows) as the JSON object(s) PostgreSQL reads back into the table's
-    record type: one parameter per table, however many columns and items."""
-    def values(row):
-        return {c.name: getattr(row, c.key) for c in _written(type(row))}
-    data = [values(r) for r in rows] if isinstance(rows, list) else values(rows)
-    return json.dumps(data, default=_scalar, separators=(",", ":"))
+def _values(row) -> dict:
+    return {c.name: getattr(row, c.key) for c in _written(type(row))}
+
+
+def _as_json(values) -> str:
+    """A row's values (or a list of them) as the JSON object(s) PostgreSQL reads back into the
+    table's record type: one parameter per table, however many columns and items."""
+    return json.dumps(values, default=_scalar, separators=(",", ":"))
 
 
 def _scalar(value):
