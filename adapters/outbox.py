@@ -20,8 +20,10 @@ from tenants.db import session_clock
 log = logging.getLogger(__name__)
 
 
-def add(db, job: str, **fields) -> None:
-    db.add(OutboxMessage(job=job, payload=payload(**fields)))
+def add(db, job: str, *, dispatched_at=None, **fields) -> None:
+    """`dispatched_at`: its writer runs the job itself once the transaction commits (the relay
+    leaves the message; `release` gives it back)."""
+    db.add(OutboxMessage(job=job, dispatched_at=dispatched_at, payload=payload(**fields)))
 
 
 def payload(**fields) -> dict:

@@ -115,8 +115,8 @@ def _audit(db, order: Order, actor: str, action: str, data: dict, now: datetime)
 
 
 def _notify_contacts(db, order: Order, step: str, *, sent_by_caller_at=None) -> None:
-    db.add(OutboxMessage(job=NOTIFY_ORDER, dispatched_at=sent_by_caller_at, payload=outbox.payload(
-        args=[order.id, step], job_id=notify_job_id(order.id, step))))
+    outbox.add(db, NOTIFY_ORDER, dispatched_at=sent_by_caller_at, args=[order.id, step],
+               job_id=notify_job_id(order.id, step))
 
 
 def notify_job_id(order_id: str, step: str) -> str:
