@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 from adapters import jobs, outbox
 
@@ -13,6 +14,11 @@ RELAY_INTERVAL = 2.0
 # for the lock to expire (a minute) and retry only at its next maintenance (ten minutes), and
 # job retries wait for a scheduler meanwhile.
 STALE_SCHEDULER_SECONDS = 5
+# RQ sends a standalone heartbeat (three Redis round trips) up to four times per job, and writes
+# the worker's state even when it has not changed: under load that was half of RQ's Redis
+# traffic per job. The key it refreshes lives for minutes (worker_ttl + 60 s), so once a second
+# is plenty; the heartbeats RQ pipelines with a job's start are all still sent.
+HEARTBEAT_EVERY = 1.0
 
 
 def take_over_dead_scheduler(worker, stale_seconds: float = STALE_SCHEDULER_SECONDS) -> bool:
@@ -33,13 +39,33 @@ def take_over_dead_scheduler(worker, stale_seconds: float = STALE_SCHEDULER_SECO
     return bool(scheduler.acquire_locks(auto_start=True))
 
 
+def worker_class():
+    """SimpleWorker that leaves out redundant heartbeats and state writes (see above)."""
+    from rq import SimpleWorker
+
+    class GatewayWorker(SimpleWorker):
+        _beat_at = float("-inf")
+
+        def heartbeat(self, timeout=None, pipeline=None):
+            moment = time.monotonic()
+            if pipeline is None and timeout is None and moment - self._beat_at < HEARTBEAT_EVERY:
+                return
+            super().heartbeat(timeout, pipeline)
+            self._beat_at = moment
+
+        def set_state(self, state, pipeline=None):
+            if pipeline is None and state == getattr(self, "_state", None):
+                return
+            super().set_state(state, pipeline)
+
+    return GatewayWorker
+
+
 def run(app, burst: bool = False, tick=None) -> None:
     """`tick` (in app context) is the periodic pass; by default the outbox relay alone."""
     queue = app.extensions["gateway.queue"]
     if not isinstance(queue, jobs.RQQueue):
         raise SystemExit("GATEWAY_REDIS_URL is not set: the in-process queue needs no worker.")
-    from rq import SimpleWorker
-
     jobs.set_worker_app(app)
     # Should anything fork (RQ's scheduler process), the child must not reuse the pooled
     # database connections this process keeps using: it gets a pool of its own.
@@ -59,7 +85,7 @@ def run(app, burst: bool = False, tick=None) -> None:
     # connection per job cost more CPU than the job itself (an order's apply is 4 statements),
     # and the pool, the caches and the imported keys stay warm. A job that dies takes the
     # worker with it, as a SIGKILL would: RQ marks it abandoned, the stuck-order pass resends.
-    worker = SimpleWorker([queue.queue], connection=queue.connection)
+    worker = worker_class()([queue.queue], connection=queue.connection, log_job_description=False)
 
     def relay_loop():
         # Picks up what a crashed request committed but never enqueued, and what waited out
@@ -79,7 +105,8 @@ def run(app, burst: bool = False, tick=None) -> None:
     relay = threading.Thread(target=relay_loop, name="outbox-relay", daemon=True)
     relay.start()
     try:
-        worker.work(with_scheduler=True, burst=burst)
+        worker.work(with_scheduler=True, burst=burst,
+                    logging_level=app.config.get("WORKER_LOG_LEVEL", "WARNING"))
     finally:
         stop.set()
         relay.join(30)

@@ -51,6 +51,9 @@ def from_environment(overrides: dict | None = None) -> dict:
         "IDEMPOTENCY_TTL_HOURS": int(env.get("GATEWAY_IDEMPOTENCY_TTL_HOURS", "48")),
         # "json" (one object per line) or "text" (for people, the default under `make run`).
         "LOG_FORMAT": env.get("GATEWAY_LOG_FORMAT", "json").lower(),
+        # RQ's own lines (four per job at INFO: dequeued, completed, OK, result kept) cost the
+        # worker more than our one line per step; its warnings and errors are always logged.
+        "WORKER_LOG_LEVEL": env.get("GATEWAY_WORKER_LOG_LEVEL", "WARNING").upper(),
         # VIES (design.md §3.9): unset = off; "embedded" = the in-memory stand-in; else a URL.
         "VIES_URL": env.get("GATEWAY_VIES_URL") or None,
         "VIES_TIMEOUT": float(env.get("GATEWAY_VIES_TIMEOUT", "5")),

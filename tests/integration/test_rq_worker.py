@@ -79,3 +79,41 @@ def test_orders_accepted_while_redis_is_down_are_delivered_later(postgres_url, r
     assert result.returncode == 0, result.stderr[-2000:]
     assert w.billing.get(f"/api/v1/orders/{order['id']}").get_json()["status"] == "completed"
     app.extensions["gateway.db"].dispose()
+
+
+def test_rq_worker_leaves_out_redundant_heartbeats_and_state_writes(redis_server_url, monkeypatch):
+    from redis import Redis
+    from rq import Queue
+
+    from adapters import worker as worker_mod
+
+    conn = Redis.from_url(redis_server_url)
+    queue = Queue(f"beat-{uuid.uuid4().hex[:8]}", connection=conn)
+    worker = worker_mod.worker_class()([queue], connection=conn)
+    clock = [1000.0]
+    monkeypatch.setattr(worker_mod.time, "monotonic", lambda: clock[0])
+    try:
+        worker.heartbeat()
+        first = conn.hget(worker.key, "last_heartbeat")
+        conn.hset(worker.key, "last_heartbeat", "marker")
+        clock[0] += worker_mod.HEARTBEAT_EVERY / 2
+        worker.heartbeat()  # too soon: not sent
+        assert conn.hget(worker.key, "last_heartbeat") == b"marker"
+        with conn.pipeline() as pipe:  # one pipelined with a job's start always is
+            worker.heartbeat(pipeline=pipe)
+            pipe.execute()
+        assert conn.hget(worker.key, "last_heartbeat") not in (b"marker", None)
+        conn.hset(worker.key, "last_heartbeat", "marker")
+        clock[0] += worker_mod.HEARTBEAT_EVERY
+        worker.heartbeat()
+        assert conn.hget(worker.key, "last_heartbeat") not in (b"marker", None, first)
+        assert conn.ttl(worker.key) > 60
+
+        worker.set_state("idle")
+        conn.hset(worker.key, "state", "marker")
+        worker.set_state("idle")  # unchanged: not written again
+        assert conn.hget(worker.key, "state") == b"marker"
+        worker.set_state("busy")
+        assert conn.hget(worker.key, "state") == b"busy"
+    finally:
+        conn.delete(worker.key, worker.executions_key)
