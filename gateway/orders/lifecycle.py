@@ -42,7 +42,7 @@ from gateway.orders.models import AuditRecord, Event, Order, OrderItem
 from gateway.services.views import money
 from routing.business_hours import business_due
 from tenants.active_licenses import COUNTED
-from tenants.db import Money, new_id
+from tenants.db import Money, in_list, new_id
 from tenants.models import Account, Advisor, Subscription, Tenant
 
 log = logging.getLogger(__name__)
@@ -391,7 +391,7 @@ def _apply_statement(n: int):
     # by what they counted before (the statement's snapshot) and what they all count after
     # (active).
     was = (select(func.coalesce(func.sum(Subscription.licenses), 0))
-           .where(Subscription.id.in_(bindparam("p_sub_ids", expanding=True)),
+           .where(in_list(Subscription.id, "p_sub_ids"),
                   Subscription.status == COUNTED).scalar_subquery())
     account = (update(Account).where(Account.id == bindparam("p_account_id")).values(
         credit_balance=Account.credit_balance + bindparam("p_moved", type_=Money),

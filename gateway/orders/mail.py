@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, func, select
 from adapters.models import AdvisorCase, PortalQuote
 from gateway.orders.models import Order
 from routing.money import quantize
+from tenants.db import in_list
 from tenants.models import (
     Advisor,
     Contact,
@@ -43,7 +44,7 @@ _CONTACTS = (select(Contact.name, Contact.email, Contact.locale, Membership.role
 # Each grown subscription's licenses and how many are assigned: one statement.
 _HELD = select(Subscription.id, Subscription.licenses,
                select(func.count()).where(LicenseAssignment.subscription_id == Subscription.id)
-               .scalar_subquery()).where(Subscription.id.in_(bindparam("ids", expanding=True)))
+               .scalar_subquery()).where(in_list(Subscription.id, "ids"))
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from gateway.orders.models import (
     Order,
     OrderItem,
 )
+from tenants.db import in_list
 from tenants.models import Account, LicenseAssignment, Subscription
 
 
@@ -72,7 +73,7 @@ QUOTE = (select(Subscription, Account, *_subscription_columns(Subscription.id),
          .where(Subscription.id == bindparam("subscription_id")))
 _FOR_SUBSCRIPTIONS = (select(Subscription.id, *_subscription_columns(Subscription.id),
                              *_account_columns(bindparam("account_id")), _idempotency_column())
-                      .where(Subscription.id.in_(bindparam("sub_ids", expanding=True))))
+                      .where(in_list(Subscription.id, "sub_ids")))
 _FOR_ACCOUNT = select(*_account_columns(bindparam("account_id")), _idempotency_column())
 
 

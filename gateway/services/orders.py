@@ -29,7 +29,7 @@ from gateway.services.licenses import assigned_count
 from gateway.services.views import money
 from routing.requirements import outstanding
 from routing.vat import RATES_AS_OF
-from tenants.db import new_id
+from tenants.db import in_list, new_id
 from tenants.models import Account, Subscription
 
 MAX_KEY_LENGTH = 200  # the column's width
@@ -112,7 +112,7 @@ def _lock_statement(with_subscriptions: bool, key_lock: bool):
         return (select(Account, Subscription, locked)
                 .join(Subscription, Subscription.account_id == Account.id)
                 .where(Account.id == bindparam("account_id"),
-                       Subscription.id.in_(bindparam("sub_ids", expanding=True)))
+                       in_list(Subscription.id, "sub_ids"))
                 .with_for_update())
     return select(Account, locked).where(Account.id == bindparam("account_id")).with_for_update()
 
