@@ -169,8 +169,7 @@ def _notify(deps, order: Order, step: str) -> None:
     deps.cache.refresh(db)  # names and languages from the per-process caches, kept current
     messages = mail.order_messages(
         db, order, step, now=deps.clock.now(), base_url=base_url,
-        catalog=lambda product: pricing.catalog(deps, product),
-        tenant_locale=pricing.tenant_policy(deps, order.tenant_id).locale)
+        catalog=lambda product: pricing.catalog(deps, product))
     db.rollback()  # read everything; hold no transaction while the mail goes out
     for to, subject, body in messages:
         notifier.send(to, subject, body)

@@ -25,6 +25,7 @@ from tenants.models import (
     LicenseAssignment,
     Membership,
     Subscription,
+    Tenant,
 )
 
 LOCALES = ("en", "fr")
@@ -37,8 +38,10 @@ _templates = Environment(loader=FileSystemLoader(Path(__file__).parent / "mail_t
                          trim_blocks=True, lstrip_blocks=True, autoescape=False)
 # Statements built once and bound per order: building them cost about as much Python as running
 # them.
-_CONTACTS = (select(Contact.name, Contact.email, Contact.locale, Membership.roles)
+# The tenant's language (for contacts who chose none) comes along: no read of the tenant apart.
+_CONTACTS = (select(Contact.name, Contact.email, Contact.locale, Membership.roles, Tenant.locale)
              .join(Membership, Membership.contact_id == Contact.id)
+             .join(Tenant, Tenant.id == Contact.tenant_id)
              .where(Membership.account_id == bindparam("account_id"))
              .order_by(Contact.email))
 # Each grown subscription's licenses and how many are assigned: one statement.
@@ -69,22 +72,23 @@ def format_money(amount: Decimal, currency: str, locale: str) -> str:
     return format_currency(value, currency, locale=_BABEL[locale])
 
 
-def recipients(db, order: Order, tenant_locale: str | None) -> list[Recipient]:
+def recipients(db, order: Order) -> list[Recipient]:
     rows = db.execute(_CONTACTS, {"account_id": order.account_id}).all()
     return [Recipient(name, email, locale_of(locale, tenant_locale))
-            for name, email, locale, roles in rows if "billing_contact" in (roles or ())]
+            for name, email, locale, roles, tenant_locale in rows
+            if "billing_contact" in (roles or ())]
 
 
 def order_messages(db, order: Order, step: str, *, now: datetime, catalog,
-                   tenant_locale: str | None, base_url: str = "") -> list[tuple[str, str, str]]:
-    """(to, subject, body) for each billing contact of the order's account. `catalog(product)`
-    gives a product's `Catalog` (names), `tenant_locale` the language of contacts who chose
-    none: the notification job takes both from its per-process caches."""
+                   base_url: str = "") -> list[tuple[str, str, str]]:
+    """(to, subject, body) for each billing contact of the order's account, in the contact's
+    language, else the tenant's. `catalog(product)` gives a product's `Catalog` (names): the
+    notification job takes it from its per-process cache."""
     if step not in STEPS:
         raise ValueError(f"unknown notification step {step!r}")
     facts = _facts(db, order, step, catalog)
     out = []
-    for person in recipients(db, order, tenant_locale):
+    for person in recipients(db, order):
         text = _templates.get_template(f"{person.locale}/{step}.txt").render(
             person=person, order=order, base_url=base_url, **_formatted(facts, person.locale))
         subject, _, body = text.partition("\n")

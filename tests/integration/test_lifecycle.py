@@ -118,7 +118,7 @@ def test_every_step_renders_in_every_language(placed):
             billing = db.scalars(select(Contact).join(Membership, Membership.contact_id == Contact.id)
                                  .where(Membership.account_id == order.account_id)).all()
             order.note = "Une note"
-            names = {"catalog": lambda product: Catalog.load(db, product), "tenant_locale": None}
+            names = {"catalog": lambda product: Catalog.load(db, product)}
             subjects = set()
             for locale in mail.LOCALES:
                 for contact in billing:
