@@ -73,6 +73,10 @@ class ConfigCache:
             self._version = _UNKNOWN
             self._seen_at = float("-inf")
 
+    def has(self, kind: str, key) -> bool:
+        entries = self._maps.get(kind)
+        return entries is not None and key in entries
+
     def get(self, kind: str, key, load: Callable[[], Any]):
         maps = self._maps
         entries = maps.get(kind)

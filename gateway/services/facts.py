@@ -22,6 +22,7 @@ from gateway.orders.models import (
     Order,
     OrderItem,
 )
+from gateway.services import policy
 from tenants.db import in_list
 from tenants.models import Account, LicenseAssignment, Subscription
 
@@ -75,6 +76,11 @@ _FOR_SUBSCRIPTIONS = (select(Subscription.id, *_subscription_columns(Subscriptio
                              *_account_columns(bindparam("account_id")), _idempotency_column())
                       .where(in_list(Subscription.id, "sub_ids")))
 _FOR_ACCOUNT = select(*_account_columns(bindparam("account_id")), _idempotency_column())
+# The same with the tenant's policy, when this process has not cached it yet: a placement's
+# first in a process reads it here rather than by a statement of its own.
+_POLICY = policy.labelled_columns(bindparam("tenant_id"))
+_WITH_POLICY = {_FOR_SUBSCRIPTIONS: _FOR_SUBSCRIPTIONS.add_columns(*_POLICY),
+                _FOR_ACCOUNT: _FOR_ACCOUNT.add_columns(*_POLICY)}
 
 
 def from_rows(rows, sub_ids=()) -> AccountFacts:
@@ -95,18 +101,28 @@ def from_rows(rows, sub_ids=()) -> AccountFacts:
 
 
 def load(db, cache, account_id: str, sub_ids=(), scope: str | None = None,
-         key: str | None = None) -> AccountFacts:
+         key: str | None = None, tenant_id: str | None = None) -> AccountFacts:
     """One statement: the account's facts, each of `sub_ids`'s, and the id of the idempotency
-    record of (`scope`, `key`) if there is one."""
+    record of (`scope`, `key`) if there is one; with `tenant_id`, the tenant's policy too if
+    `cache` lacks it (left in `cache` for pricing)."""
     sub_ids = list(dict.fromkeys(sub_ids))
-    params = {"account_id": account_id, "scope": scope, "key": key}
+    params = {"account_id": account_id, "scope": scope, "key": key, "tenant_id": tenant_id}
+    with_policy = tenant_id is not None and not cache.has("tenant", tenant_id)
+
+    def run(statement, values):
+        return db.connection().execute(_WITH_POLICY[statement] if with_policy else statement,
+                                       values).all()
+
     rows = []
     if sub_ids:
-        found = db.connection().execute(_FOR_SUBSCRIPTIONS, dict(params, sub_ids=sub_ids)).all()
+        found = run(_FOR_SUBSCRIPTIONS, dict(params, sub_ids=sub_ids))
         by_id = {r.id: r for r in found}
         rows = [by_id[i] for i in sub_ids if i in by_id]
         sub_ids = [r.id for r in rows]
     if not rows:  # no subscription asked for (or none exists): the account's facts alone
-        rows = db.connection().execute(_FOR_ACCOUNT, params).all()
-    cache.observe(rows[0]._mapping["cache_version"])
+        rows = run(_FOR_ACCOUNT, params)
+    first = rows[0]._mapping
+    cache.observe(first["cache_version"])  # first: a new version empties the cache
+    if with_policy and first["policy_require_vat_number"] is not None:  # the tenant exists
+        cache.get("tenant", tenant_id, lambda: policy.from_labelled(first))
     return from_rows(rows, sub_ids)

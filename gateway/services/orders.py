@@ -180,7 +180,7 @@ def _place(deps, account_id: str, body: dict, scope: str, key: str, digest: str,
     if not valid_key:
         raise GatewayError(400, "idempotency_key_invalid",
                            f"An Idempotency-Key has at most {MAX_KEY_LENGTH} characters.")
-    known = facts.load(db, deps.cache, account.id, sub_ids, scope, key)
+    known = facts.load(db, deps.cache, account.id, sub_ids, scope, key, account.tenant_id)
     if known.idempotency_id is not None:
         replay = _replay_or_refuse(deps, known.idempotency_id, digest, locked)
         if replay is not None:

@@ -8,12 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
 from gateway.errors import GatewayError, not_found
 from gateway.services import vat_numbers, views
 from gateway.services.facts import AccountFacts
 from gateway.services.facts import load as load_facts
+from gateway.services.policy import tenant_policy
 from routing.assessment import ChangeRefused, Terms, assess_change, assess_new_subscription
 from routing.money import quantize
 from routing.policy import Route, TenantRule, most_restrictive, next_action, route
@@ -21,7 +22,7 @@ from routing.pricing import ItemPrice, OrderTotals, price_item, price_order
 from routing.requirements import Requirement, outstanding, requirements
 from routing.vat import RATES_AS_OF, TaxTreatment, tax_treatment
 from tenants.catalog import Catalog
-from tenants.models import Account, Subscription, Tenant
+from tenants.models import Account, Subscription
 
 REFUSAL_STATUS = {"subscription_expired": 409, "subscription_canceled": 409}
 # The request field a refusal is about, for the 422's `errors` (api.md, Conventions).
@@ -63,33 +64,6 @@ def refusal(exc: ChangeRefused) -> GatewayError:
 def price_unavailable(plan, period, currency) -> GatewayError:
     message = f"The catalog has no {currency} price for plan {plan!r} billed {period}."
     return GatewayError(422, "price_unavailable", message, errors={"plan": [message]})
-
-
-@dataclass(frozen=True)
-class TenantPolicy:
-    """What pricing and routing read of a tenant; cached per process (gateway.cache)."""
-
-    enterprise_license_threshold: int | None
-    segment: str | None
-    require_vat_number: bool
-    advisor_rules: tuple
-    case_due_hours: int | None
-    locale: str | None = None  # the language of its mail when a contact has none
-
-
-def tenant_policy(deps, tenant_id: str) -> TenantPolicy:
-    def load():
-        # The policy's columns only: not the tenant's issuers (an eager, JWKS-sized load), and
-        # no entity to track (read once per tenant and process, often on the hot path).
-        row = deps.db.connection().execute(_POLICY, {"tenant_id": tenant_id}).one()
-        return TenantPolicy(row.enterprise_license_threshold, row.segment, row.require_vat_number,
-                            tuple(row.advisor_rules or ()), row.case_due_hours, row.locale)
-    return deps.cache.get("tenant", tenant_id, load)
-
-
-_POLICY = (select(Tenant.enterprise_license_threshold, Tenant.segment, Tenant.require_vat_number,
-                  Tenant.advisor_rules, Tenant.case_due_hours, Tenant.locale)
-           .where(Tenant.id == bindparam("tenant_id")))
 
 
 def catalog(deps, product: str | None) -> Catalog:

@@ -121,3 +121,26 @@ def test_the_hot_path_stays_within_its_statement_budget(postgres_url, tmp_path):
         assert len(notify) <= NOTIFY, notify
     assert [len(small[i]) for i in (0, 1, 3, 4)] == [len(large[i]) for i in (0, 1, 3, 4)]
     app.extensions["gateway.db"].dispose()
+
+
+def test_a_placement_reads_an_uncached_tenant_policy_along_with_its_facts(postgres_url, tmp_path):
+    from gateway.services import policy
+
+    app = build_app(postgres_url, tmp_path, CACHE_MAX_AGE=3600, FROZEN_TODAY="2026-03-10")
+    admin = Http(app.test_client(), service_token(app))
+    w = make_world(admin, TestIssuer.new(), "policy", country="US", currency="USD")
+    w.billing.put(f"/api/v1/accounts/{w.account_id}/payment-method", json={
+        "token": "pm_1", "brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2099})
+    cache = app.extensions["gateway.cache"]
+    cache.invalidate()
+    counter = Counter(app.extensions["gateway.db"].engine)
+    alone = str(policy._POLICY.compile(app.extensions["gateway.db"].engine))
+    _held(app)
+    with counter.counting():
+        r = w.billing.post(f"/api/v1/accounts/{w.account_id}/orders", headers={"Idempotency-Key": "p"},
+                           json={"items": [{"subscription_id": w.subscription_id, "licenses": 2}]})
+        assert r.status_code == 201, r.get_json()
+    assert alone not in counter.statements
+    assert any("policy_require_vat_number" in s for s in counter.statements)
+    assert cache.has("tenant", w.tenant_id)
+    app.extensions["gateway.db"].dispose()
