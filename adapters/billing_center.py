@@ -6,22 +6,33 @@ order, so applying the same order twice is a no-op.
 
 from __future__ import annotations
 
+from sqlalchemy import bindparam
+from sqlalchemy.dialects import postgresql, sqlite
+
 from adapters.models import LedgerEntry
 from tenants.db import session_clock
 
 
+def _record_statement(insert):
+    return (insert(LedgerEntry).values(order_id=bindparam("order_id"), system=bindparam("system"),
+                                       po_number=bindparam("po_number"),
+                                       applied_at=bindparam("applied_at"))
+            .on_conflict_do_nothing(index_elements=["order_id"]))
+
+
+# One statement (INSERT … ON CONFLICT DO NOTHING), built once per dialect and run on the
+# session's connection: the ORM's bulk-insert path cost more Python than the statement.
+_RECORD = {"postgresql": _record_statement(postgresql.insert),
+           "sqlite": _record_statement(sqlite.insert)}
+
+
 def record_once(db, order_id: str, system: str, po_number: str | None = None) -> dict:
     """The embedded systems' book: one row per order, so a retried apply changes nothing."""
-    dialect = db.get_bind().dialect.name
-    if dialect in ("postgresql", "sqlite"):  # one statement: INSERT … ON CONFLICT DO NOTHING
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        done = db.execute(insert(LedgerEntry).values(
-            order_id=order_id, system=system, po_number=po_number,
-            applied_at=session_clock(db).now())
-            .on_conflict_do_nothing(index_elements=["order_id"]))
+    statement = _RECORD.get(db.get_bind().dialect.name)
+    if statement is not None:
+        done = db.connection().execute(statement, {
+            "order_id": order_id, "system": system, "po_number": po_number,
+            "applied_at": session_clock(db).now()})
         return {"status": "applied" if done.rowcount else "already_applied"}
     if db.get(LedgerEntry, order_id) is None:
         db.add(LedgerEntry(order_id=order_id, system=system, po_number=po_number))
