@@ -606,7 +606,7 @@ def loadavg() -> str:
         return "n/a"
 
 
-def report(n: int, counts: dict, result: dict) -> bool:
+def report(n: int, counts: dict, result: dict, connections: int) -> bool:
     phases = {p.name: p for p in result["phases"]}
     bare = phases["healthz"].rate
     print(f"\n== N={n} accounts (load average {loadavg()}) ==")
@@ -627,11 +627,22 @@ def report(n: int, counts: dict, result: dict) -> bool:
         if p.note:
             print(f"  {p.name}: {p.note}")
     q, o = phases["quote"], phases["order"]
+    # The orders target is for orders that do not conflict (issue 11: "spread over many accounts
+    # and subscriptions"). With fewer accounts than connections, concurrent orders wait on the
+    # same account's row lock by construction: shown, not judged.
+    orders = {"order >= 6% of /healthz": o.rate / bare >= TARGETS["order_ratio"],
+              **({"order (RQ) >= 6% of /healthz":
+                  phases["order-rq"].rate / bare >= TARGETS["order_ratio"]}
+                 if "order-rq" in phases else {})}
+    spread = n > connections
+    if not spread:
+        print(f"orders on {n} account(s) for {connections} connections conflict by construction "
+              f"(one row lock): the orders target (orders spread over many accounts) is not "
+              f"judged here; measured " + ", ".join(
+                  f"{p.name} {100 * p.rate / bare:.1f}%" for p in result["phases"]
+                  if p.name.startswith("order")))
     verdict = {"quote >= 15% of /healthz": q.rate / bare >= TARGETS["quote_ratio"],
-               "order >= 6% of /healthz": o.rate / bare >= TARGETS["order_ratio"],
-               **({"order (RQ) >= 6% of /healthz":
-                   phases["order-rq"].rate / bare >= TARGETS["order_ratio"]}
-                  if "order-rq" in phases else {}),
+               **(orders if spread else {}),
                "quote p99 <= 100 ms": q.p99 <= TARGETS["quote_p99_ms"],
                "quote <= 3 statements": max(counts["quote"]) <= 3,
                "order <= 8 statements, 1 commit": max(counts["order"]) <= 8
@@ -680,7 +691,7 @@ def main() -> int:
                   f"{time.perf_counter() - t0:.1f}s (database {name})", flush=True)
             counts = count_sql(seeded)
             result = run_size(seeded, args, work)
-            ok = report(n, counts, result) and ok
+            ok = report(n, counts, result, args.connections) and ok
             last = seeded
         if last is not None and not args.no_profile:
             print()
