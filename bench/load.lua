@@ -23,6 +23,7 @@ function init(args)
     n = n + 1
   end
   i, ok, other = 0, 0, 0
+  statuses = {}  -- status -> count, of the answers that were not 2xx
   prefix = string.format("wrk-%d-%d-", os.time(), id)
 end
 
@@ -37,20 +38,29 @@ function request()
 end
 
 function response(status, headers, body)
-  if status >= 200 and status < 300 then ok = ok + 1 else other = other + 1 end
+  if status >= 200 and status < 300 then
+    ok = ok + 1
+  else
+    other = other + 1
+    statuses[tostring(status)] = (statuses[tostring(status)] or 0) + 1
+  end
 end
 
 function done(summary, latency, requests)
   local good, bad, sent = 0, 0, 0
+  local by_status = {}
   for _, t in ipairs(threads) do
     good = good + t:get("ok")
     bad = bad + t:get("other")
     sent = sent + t:get("i")
+    for status, count in pairs(t:get("statuses")) do
+      by_status[#by_status + 1] = string.format('["%s", %d]', status, count)
+    end
   end
   io.write(string.format(
     'WRKJSON {"requests": %d, "duration_us": %d, "ok": %d, "not_ok": %d, "sent": %d, ' ..
-    '"socket_errors": %d, "p50_us": %d, "p99_us": %d}\n',
+    '"socket_errors": %d, "p50_us": %d, "p99_us": %d, "not_ok_by_status": [%s]}\n',
     summary.requests, summary.duration, good, bad, sent,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    latency:percentile(50), latency:percentile(99)))
+    latency:percentile(50), latency:percentile(99), table.concat(by_status, ", ")))
 end

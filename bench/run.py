@@ -467,6 +467,8 @@ class Phase:
     note: str = ""
     completed: int | None = None  # orders phases: how many of those placed were carried out
     placed: int | None = None
+    not_ok_by_status: dict[str, int] = field(default_factory=dict)
+    refusals: dict[str, int] = field(default_factory=dict)  # orders: audited error codes
 
     @property
     def rate(self) -> float:
@@ -495,8 +497,12 @@ def wrk(name: str, url: str, script: Path, args: list[str], seconds: float, conn
     cpu["wrk"] = usage.ru_utime + usage.ru_stime
     line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
     d = json.loads(line[len("WRKJSON "):])
+    refused: dict[str, int] = {}
+    for status, count in d.get("not_ok_by_status", []):
+        refused[status] = refused.get(status, 0) + count
     return Phase(name, d["requests"], d["ok"], d["not_ok"], d["duration_us"] / 1e6,
-                 d["p50_us"] / 1000, d["p99_us"] / 1000, cpu, d["socket_errors"])
+                 d["p50_us"] / 1000, d["p99_us"] / 1000, cpu, d["socket_errors"],
+                 not_ok_by_status=refused)
 
 
 def request_file(path: Path, rows: list[tuple[str, str, str]]) -> Path:
@@ -508,6 +514,24 @@ def orders_file(path: Path, seeded: Seeded, count: int) -> Path:
     return request_file(path, [(f"/api/v1/accounts/{a}/orders", seeded.token(subj),
                                 json.dumps({"items": [{"subscription_id": sub, **QUOTE_BODY}]}))
                                for a, subj, sub in seeded.take(count)])
+
+
+def refusals(url: str) -> dict[str, int]:
+    """Orders refused so far, by error code (each refusal is audited with its code)."""
+    from gateway.orders.models import AuditRecord
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as c:
+            code = AuditRecord.data["error"].as_string()
+            return dict(c.execute(select(code, func.count()).where(
+                AuditRecord.action == "order.refused").group_by(code)).all())
+    finally:
+        engine.dispose()
+
+
+def _diff(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
 
 
 def wait_completed(url: str, timeout: float) -> tuple[int, int, float]:
@@ -557,9 +581,10 @@ def run_size(seeded: Seeded, args, work: Path) -> dict:
                                  args.seconds, c, t, meter))
         out["phases"].append(wrk("quote", base, lua, [str(quotes), str(t), "quote"],
                                  args.seconds, c, t, meter))
-        before = meter.snapshot()
+        before, refused = meter.snapshot(), refusals(seeded.url)
         phase = wrk("order", base, lua, [str(orders_inproc), str(t), "order"], args.seconds, c, t,
                     meter)
+        phase.refusals = _diff(refusals(seeded.url), refused)
         done, placed, waited = wait_completed(seeded.url, 120)
         phase.cpu = {**CpuMeter.spent(before, meter.snapshot()), "wrk": phase.cpu["wrk"]}
         phase.completed, phase.placed = done, placed
@@ -579,9 +604,10 @@ def run_size(seeded: Seeded, args, work: Path) -> dict:
             meter = CpuMeter(seeded.name, {"gunicorn": proc.pid, "rq-worker": worker.pid})
             c, t = args.connections, args.threads
             base_done = wait_completed(seeded.url, 0)[0]
-            before = meter.snapshot()
+            before, refused = meter.snapshot(), refusals(seeded.url)
             phase = wrk("order-rq", base, lua, [str(orders_rq), str(t), "order"], args.seconds, c,
                         t, meter)
+            phase.refusals = _diff(refusals(seeded.url), refused)
             done, placed, waited = wait_completed(seeded.url, 300)
             phase.cpu = {**CpuMeter.spent(before, meter.snapshot()), "wrk": phase.cpu["wrk"]}
             phase.completed, phase.placed = done - base_done, placed - base_done
@@ -626,6 +652,9 @@ def report(n: int, counts: dict, result: dict, connections: int) -> bool:
     for p in result["phases"]:
         if p.note:
             print(f"  {p.name}: {p.note}")
+        if p.not_ok_by_status or p.refusals:
+            print(f"  {p.name}: not ok by status {p.not_ok_by_status}; refusals audited by code "
+                  f"{p.refusals}")
     q, o = phases["quote"], phases["order"]
     # The orders target is for orders that do not conflict (issue 11: "spread over many accounts
     # and subscriptions"). With fewer accounts than connections, concurrent orders wait on the
