@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import tenants.active_licenses  # noqa: F401  (its flush hook keeps accounts' license counts)
 from adapters import outbox
+from tenants import transactions
 from tenants.clock import SYSTEM, Clock
 
 
@@ -37,7 +38,9 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    transactions.note_writes(engine)  # read-only units of work end with COMMIT (see there)
+    return engine
 
 
 class Database:
@@ -73,4 +76,8 @@ def session() -> Session:
 def close_session(_exc=None) -> None:
     s = g.pop("db_session", None)
     if s is not None:
-        s.close()
+        try:
+            if _exc is None and transactions.only_read(s):
+                s.commit()  # not the rollback of close(): see tenants.transactions
+        finally:
+            s.close()

@@ -19,6 +19,7 @@ from gateway import composition, logs, metrics
 from gateway.orders import lifecycle, mail
 from gateway.orders.models import Order
 from gateway.services import pricing
+from tenants import transactions
 from tenants.models import Advisor
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ def _notify(deps, order: Order, step: str) -> None:
     messages = mail.order_messages(
         db, order, step, now=deps.clock.now(), base_url=base_url,
         catalog=lambda product: pricing.catalog(deps, product))
-    db.rollback()  # read everything; hold no transaction while the mail goes out
+    transactions.finish(db)  # read everything; hold no transaction while the mail goes out
     for to, subject, body in messages:
         notifier.send(to, subject, body)
 

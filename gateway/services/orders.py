@@ -29,6 +29,7 @@ from gateway.services.licenses import assigned_count
 from gateway.services.views import money
 from routing.requirements import outstanding
 from routing.vat import RATES_AS_OF
+from tenants import transactions
 from tenants.db import in_list, new_id
 from tenants.models import Account, Subscription
 
@@ -65,7 +66,7 @@ def place(deps, account_id: str, body: dict, key: str | None, render=None, *,
     try:
         placed = _place(deps, account_id, body, scope, key, digest, attempt, render)
         if placed.replay:
-            db.rollback()  # nothing written: let the row locks go
+            transactions.finish(db)  # nothing written: let the row locks go
             return placed
         db.commit()
     except IntegrityError:

@@ -23,6 +23,7 @@ from gateway import metrics
 from gateway.database import session
 from gateway.orders.models import Event
 from gateway.webhooks.models import WebhookDelivery, WebhookEndpoint
+from tenants import transactions
 from tenants.db import utcnow
 
 log = logging.getLogger("gateway.webhooks")
@@ -46,13 +47,13 @@ def fan_out(limit: int = 500) -> int:
                                       WebhookEndpoint.events)
                                .where(WebhookEndpoint.enabled.is_(True))).all()
         if not endpoints:  # nobody listens: events stay as they are (see endpoints.create)
-            db.rollback()
+            transactions.finish(db)
             return 0
         # SKIP LOCKED (PostgreSQL): passes in several processes share the events out.
         events = db.scalars(select(Event).where(Event.fanned_out_at.is_(None)).order_by(Event.id)
                             .limit(limit).with_for_update(skip_locked=True)).all()
         if not events:
-            db.rollback()
+            transactions.finish(db)
             return 0
         now = utcnow()
         touched = set()
