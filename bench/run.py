@@ -51,7 +51,9 @@ from sqlalchemy import create_engine, event, func, select, text  # noqa: E402
 
 HOST = "127.0.0.1"  # loopback only
 AUDIENCE = "billing-gateway"
-ORDERS_PER_PHASE = 3000  # subscriptions reserved for each orders phase (one order each)
+# Subscriptions reserved for each orders phase (one order each), split between wrk's threads:
+# a thread that runs out starts its list again, and those orders are refused (no_change).
+ORDERS_PER_PHASE = 6000
 # Quotes come from the contacts of this many accounts (those active at the time), so that each
 # worker's caches hold them; orders go to every account.
 QUOTE_ACCOUNTS = 100

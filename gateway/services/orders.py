@@ -77,9 +77,13 @@ def place(deps, account_id: str, body: dict, key: str | None, render=None, *,
             raise
         return place(deps, account_id, body, key, render, _retry=False)
     except BaseException as exc:
-        # Nothing was written, the key's claim included: it may be used again at once.
+        # Nothing was written, the key's claim included: it may be used again at once. (A
+        # refusal ends a transaction that only read: see tenants.transactions.)
         try:
-            db.rollback()
+            if isinstance(exc, GatewayError):
+                transactions.finish(db)
+            else:
+                db.rollback()
             if isinstance(exc, GatewayError) and exc.error not in KEY_ERRORS and attempt.account:
                 account = attempt.account
                 events.audit(db, tenant_id=account.tenant_id, account_id=account.id,
