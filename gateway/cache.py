@@ -1,5 +1,6 @@
 """Per-process caches of data that changes rarely (issuers and their imported keys, tenants'
-policy, the catalog, contacts' memberships), kept honest by one version number.
+policy, the catalog, contacts' memberships, whether any webhook endpoint listens), kept honest
+by one version number.
 
 Every change to those tables bumps `cache_versions.admin` in its own transaction (a flush
 hook, so no admin code path can forget it). Each process remembers the version its entries
@@ -19,6 +20,7 @@ from typing import Any
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
+from gateway.webhooks.models import WebhookEndpoint
 from tenants.models import (
     Advisor,
     CacheVersion,
@@ -33,7 +35,8 @@ from tenants.models import (
 )
 
 NAME = "admin"
-WATCHED = (Issuer, Tenant, TenantIssuer, Product, Plan, Price, Contact, Membership, Advisor)
+WATCHED = (Issuer, Tenant, TenantIssuer, Product, Plan, Price, Contact, Membership, Advisor,
+           WebhookEndpoint)
 WATCHED_TABLES = frozenset(cls.__tablename__ for cls in WATCHED)
 MAX_ENTRIES = 10_000  # per kind: a flood of made-up issuers or subjects cannot grow it further
 _UNKNOWN = object()

@@ -15,7 +15,7 @@ import logging
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import aliased
 
 from adapters import webhook_sender
@@ -37,12 +37,24 @@ def wants(endpoint_events: list, event_type: str) -> bool:
     return "*" in endpoint_events or event_type in endpoint_events
 
 
+_LISTENED = select(exists().where(WebhookEndpoint.enabled.is_(True)))
+
+
 def fan_out(limit: int = 500) -> int:
     """One delivery per enabled endpoint that wants it, for every event not fanned out yet,
     however it was inserted (the session, a Core INSERT, a CTE): nothing on the hot path.
     Runs with the outbox relay and in the periodic pass; returns how many events it took."""
     db = current_app.extensions["gateway.db"].sessionmaker()
+    cache = current_app.extensions["gateway.cache"]
     try:
+        # Whether anyone listens, from the per-process cache (it runs after every relay pass):
+        # while nobody does, events stay as they are (see endpoints.create), so a new endpoint
+        # not seen yet here only has its first events fanned out a pass later. Who listens is
+        # read fresh: a stale list would mark events done past a new endpoint.
+        cache.refresh(db)
+        if not cache.get("webhooks", "listened", lambda: db.scalar(_LISTENED)):
+            transactions.finish(db)
+            return 0
         endpoints = db.execute(select(WebhookEndpoint.id, WebhookEndpoint.tenant_id,
                                       WebhookEndpoint.events)
                                .where(WebhookEndpoint.enabled.is_(True))).all()

@@ -373,3 +373,28 @@ def test_deliveries_page_with_limit_and_after(any_app, receiver):
     assert seen == everything and len(seen) == 5
     bad = admin.get(path + "?after=whd_nope")
     assert bad.status_code == 422 and "after" in bad.get_json()["errors"]
+
+
+def test_with_nobody_listening_the_fan_out_reads_nothing_and_a_new_endpoint_elsewhere_is_heard(
+        postgres_url, tmp_path, receiver):
+    from sqlalchemy import event as sa_event
+
+    from gateway.webhooks.delivery import fan_out
+
+    app = _app(postgres_url, tmp_path, CACHE_MAX_AGE=0.2)
+    admin = Http(app.test_client(), service_token(app))
+    statements = []
+    sa_event.listen(app.extensions["gateway.db"].engine, "before_cursor_execute",
+                    lambda *args: statements.append(args[2]))
+    with app.app_context():
+        fan_out()  # learns that nobody listens
+        statements.clear()
+        fan_out()
+    assert statements == []  # no endpoint read, no connection taken
+    # Another process registers an endpoint (its own app, same database: it bumps the version).
+    other = _app(postgres_url, tmp_path / "other")
+    endpoint = _endpoint(Http(other.test_client(), service_token(other)), receiver)
+    time.sleep(0.3)  # past CACHE_MAX_AGE: this process reads the version again
+    _record(app, "order.created")
+    _pump(app, lambda: len(_deliveries(admin, endpoint["id"])) == 1)
+    assert _deliveries(admin, endpoint["id"])[0]["event_type"] == "order.created"
