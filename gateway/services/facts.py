@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import String, bindparam, cast, exists, func, select, text
+from sqlalchemy import String, bindparam, cast, exists, func, literal_column, select, text
 from sqlalchemy.orm import aliased
 
 from gateway.cache import version_column
@@ -53,11 +53,17 @@ def _account_columns(account_id) -> list:
             cart.label("cart_has_items"), version_column()]
 
 
+# The open statuses written into the statement, not a list bound at each execution: PostgreSQL
+# can then plan the prepared statement once for all (a generic plan) as well as it plans it
+# for given values; with the statuses as parameters it planned it anew at every execution.
+_OPEN = [literal_column(f"'{status}'") for status in OPEN_STATUSES]
+
+
 def _subscription_columns(subscription_id) -> list:
     a, oi, o = aliased(LicenseAssignment), aliased(OrderItem), aliased(Order)
     assigned = select(func.count()).where(a.subscription_id == subscription_id).scalar_subquery()
     busy = exists().where(oi.subscription_id == subscription_id, oi.order_id == o.id,
-                          o.status.in_(OPEN_STATUSES))
+                          o.status.in_(_OPEN))
     return [assigned.label("assigned"), busy.label("busy")]
 
 
