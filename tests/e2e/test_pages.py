@@ -67,11 +67,31 @@ def test_session_cookie_never_authorizes_the_api(live_sqlite):
 
 
 def test_sessions_expire_after_the_configured_hours(sqlite_url, tmp_path):
-    gw = LiveGateway.start(sqlite_url, tmp_path, SESSION_HOURS=0)
+    # (With SESSION_HOURS=0 the sign-in itself raced the clock: its form's token lives in a
+    # cookie session of that lifetime, valid only within the second it was made.)
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from gateway.web.models import WebSession
+    from tenants.db import utcnow
+
+    gw = LiveGateway.start(sqlite_url, tmp_path, SESSION_HOURS=2)
     try:
         b = gw.browser()
-        b.sign_in(ALICE)  # lands on / ... which already sends the expired session to sign-in
-        assert urlsplit(b.last.url).path == "/login"
+        b.sign_in(ALICE)
+        assert urlsplit(b.last.url).path == "/"
+        db = gw.app.extensions["gateway.db"].sessionmaker()
+        try:
+            row = db.scalars(select(WebSession).where(WebSession.ended_at.is_(None))).one()
+            lasts = row.expires_at - row.created_at
+            assert timedelta(hours=2) - timedelta(minutes=1) < lasts <= timedelta(hours=2)
+            # Two hours pass:
+            db.execute(update(WebSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+            db.commit()
+        finally:
+            db.close()
+        assert urlsplit(b.get("/").url).path == "/login"
     finally:
         gw.stop()
 
