@@ -95,14 +95,20 @@ def _measure(app, w, sub_id, key):
     return quote, place, commits, apply, notify
 
 
-def test_the_hot_path_stays_within_its_statement_budget(postgres_url, tmp_path):
-    # Versions are read only along with the hot queries here (not on a timer), so that the
-    # counts do not depend on how slowly the machine runs the test.
+def _card_account(postgres_url, tmp_path, slug):
+    """An app and a US account with a card on file. Versions are read only along with the hot
+    queries here (not on a timer), so that the counts do not depend on how slowly the machine
+    runs the test."""
     app = build_app(postgres_url, tmp_path, CACHE_MAX_AGE=3600, FROZEN_TODAY="2026-03-10")
     admin = Http(app.test_client(), service_token(app))
-    w = make_world(admin, TestIssuer.new(), "budget", country="US", currency="USD")
+    w = make_world(admin, TestIssuer.new(), slug, country="US", currency="USD")
     w.billing.put(f"/api/v1/accounts/{w.account_id}/payment-method", json={
         "token": "pm_1", "brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2099})
+    return app, admin, w
+
+
+def test_the_hot_path_stays_within_its_statement_budget(postgres_url, tmp_path):
+    app, admin, w = _card_account(postgres_url, tmp_path, "budget")
     first, second = _add_subscriptions(app, w, 2)
     _measure(app, w, first, "warm")  # fills the per-process caches
     small = _measure(app, w, second, "small")
@@ -126,11 +132,7 @@ def test_the_hot_path_stays_within_its_statement_budget(postgres_url, tmp_path):
 def test_a_placement_reads_an_uncached_tenant_policy_along_with_its_facts(postgres_url, tmp_path):
     from gateway.services import policy
 
-    app = build_app(postgres_url, tmp_path, CACHE_MAX_AGE=3600, FROZEN_TODAY="2026-03-10")
-    admin = Http(app.test_client(), service_token(app))
-    w = make_world(admin, TestIssuer.new(), "policy", country="US", currency="USD")
-    w.billing.put(f"/api/v1/accounts/{w.account_id}/payment-method", json={
-        "token": "pm_1", "brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2099})
+    app, _admin, w = _card_account(postgres_url, tmp_path, "policy")
     cache = app.extensions["gateway.cache"]
     cache.invalidate()
     counter = Counter(app.extensions["gateway.db"].engine)
