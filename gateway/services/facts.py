@@ -53,9 +53,9 @@ def _account_columns(account_id) -> list:
             cart.label("cart_has_items"), version_column()]
 
 
-# The open statuses written into the statement, not a list bound at each execution: PostgreSQL
-# can then plan the prepared statement once for all (a generic plan) as well as it plans it
-# for given values; with the statuses as parameters it planned it anew at every execution.
+# The open statuses written into the statement, not a list bound (and the SQL rewritten) at
+# each execution. (PostgreSQL still plans this statement per execution: its generic plan hashes
+# the EXISTS below over every open order; see decisions.md.)
 _OPEN = [literal_column(f"'{status}'") for status in OPEN_STATUSES]
 
 
