@@ -390,9 +390,11 @@ def _apply_statement(n: int):
     # The subscriptions change behind the ORM's back: the account's license count moves here,
     # by what they counted before (the statement's snapshot) and what they all count after
     # (active).
+    # (One subscription by equality: PostgreSQL keeps one generic plan, see services.facts.)
+    listed = (Subscription.id == bindparam("p_sub_id_0") if n == 1
+              else in_list(Subscription.id, "p_sub_ids"))
     was = (select(func.coalesce(func.sum(Subscription.licenses), 0))
-           .where(in_list(Subscription.id, "p_sub_ids"),
-                  Subscription.status == COUNTED).scalar_subquery())
+           .where(listed, Subscription.status == COUNTED).scalar_subquery())
     account = (update(Account).where(Account.id == bindparam("p_account_id")).values(
         credit_balance=Account.credit_balance + bindparam("p_moved", type_=Money),
         active_licenses=Account.active_licenses + bindparam("p_added", type_=Integer) - was)

@@ -54,8 +54,7 @@ def _account_columns(account_id) -> list:
 
 
 # The open statuses written into the statement, not a list bound (and the SQL rewritten) at
-# each execution. (PostgreSQL still plans this statement per execution: its generic plan hashes
-# the EXISTS below over every open order; see decisions.md.)
+# each execution.
 _OPEN = [literal_column(f"'{status}'") for status in OPEN_STATUSES]
 
 
@@ -78,15 +77,19 @@ QUOTE = (select(Subscription, Account, *_subscription_columns(Subscription.id),
                 *_account_columns(Account.id))
          .join(Account, Account.id == Subscription.account_id)
          .where(Subscription.id == bindparam("subscription_id")))
-_FOR_SUBSCRIPTIONS = (select(Subscription.id, *_subscription_columns(Subscription.id),
-                             *_account_columns(bindparam("account_id")), _idempotency_column())
-                      .where(in_list(Subscription.id, "sub_ids")))
+_FOR_SUBSCRIPTIONS = select(Subscription.id, *_subscription_columns(Subscription.id),
+                            *_account_columns(bindparam("account_id")), _idempotency_column())
+# One subscription (most orders) by equality: PostgreSQL then keeps one generic plan for the
+# prepared statement (0.04 ms to run, nothing to plan); with a list it plans it at each
+# execution (0.25 ms), its generic plan hashing the EXISTS above over every open order.
+_FOR_ONE = _FOR_SUBSCRIPTIONS.where(Subscription.id == bindparam("sub_id"))
+_FOR_MANY = _FOR_SUBSCRIPTIONS.where(in_list(Subscription.id, "sub_ids"))
 _FOR_ACCOUNT = select(*_account_columns(bindparam("account_id")), _idempotency_column())
 # The same with the tenant's policy, when this process has not cached it yet: a placement's
 # first in a process reads it here rather than by a statement of its own.
 _POLICY = policy.labelled_columns(bindparam("tenant_id"))
-_WITH_POLICY = {_FOR_SUBSCRIPTIONS: _FOR_SUBSCRIPTIONS.add_columns(*_POLICY),
-                _FOR_ACCOUNT: _FOR_ACCOUNT.add_columns(*_POLICY)}
+_WITH_POLICY = {statement: statement.add_columns(*_POLICY)
+                for statement in (_FOR_ONE, _FOR_MANY, _FOR_ACCOUNT)}
 
 
 def from_rows(rows, sub_ids=()) -> AccountFacts:
@@ -121,7 +124,8 @@ def load(db, cache, account_id: str, sub_ids=(), scope: str | None = None,
 
     rows = []
     if sub_ids:
-        found = run(_FOR_SUBSCRIPTIONS, dict(params, sub_ids=sub_ids))
+        found = run(_FOR_ONE if len(sub_ids) == 1 else _FOR_MANY,
+                    dict(params, sub_ids=sub_ids, sub_id=sub_ids[0]))
         by_id = {r.id: r for r in found}
         rows = [by_id[i] for i in sub_ids if i in by_id]
         sub_ids = [r.id for r in rows]

@@ -106,24 +106,28 @@ def claim_scope(label: str, account_id: str) -> str:
     return "sha256:" + hashlib.sha256(scope.encode("utf-8")).hexdigest()
 
 
-def _lock_statement(with_subscriptions: bool, key_lock: bool):
-    """Row locks on the account (and the subscriptions asked for), in one statement: account
-    first, as every writer of these rows takes them. With `key_lock` (PostgreSQL), a
-    transaction-scoped advisory lock on the key, tried without waiting (true when taken);
-    without it the column is simply true (SQLite serialises writers at BEGIN IMMEDIATE)."""
+def _lock_statement(subscriptions: int, key_lock: bool):
+    """Row locks on the account (and the subscriptions asked for: none, one, or several), in
+    one statement: account first, as every writer of these rows takes them. With `key_lock`
+    (PostgreSQL), a transaction-scoped advisory lock on the key, tried without waiting (true
+    when taken); without it the column is simply true (SQLite serialises writers at BEGIN
+    IMMEDIATE). One subscription is matched by equality: PostgreSQL then keeps one generic
+    plan for the prepared statement instead of planning it at each execution."""
     locked = (func.pg_try_advisory_xact_lock(bindparam("key_hash", type_=BigInteger))
               if key_lock else true()).label("key_locked")
-    if with_subscriptions:
+    if subscriptions:
         return (select(Account, Subscription, locked)
                 .join(Subscription, Subscription.account_id == Account.id)
                 .where(Account.id == bindparam("account_id"),
-                       in_list(Subscription.id, "sub_ids"))
+                       Subscription.id == bindparam("sub_id") if subscriptions == 1
+                       else in_list(Subscription.id, "sub_ids"))
                 .with_for_update())
     return select(Account, locked).where(Account.id == bindparam("account_id")).with_for_update()
 
 
-# Built once (building them per order cost more Python than running them).
-_LOCKS = {(s, k): _lock_statement(s, k) for s in (True, False) for k in (True, False)}
+# Built once (building them per order cost more Python than running them): by the number of
+# subscriptions (0, 1, several) and whether the key is locked.
+_LOCKS = {(s, k): _lock_statement(s, k) for s in (0, 1, 2) for k in (True, False)}
 
 
 def _key_hash(scope: str, key: str) -> int:
@@ -136,10 +140,11 @@ def _lock(db, account_id: str, sub_ids: list[str], key_hash: int | None):
     key_lock = key_hash is not None and db.get_bind().dialect.name == "postgresql"
     params = {"account_id": account_id, "key_hash": key_hash}
     if sub_ids:
-        rows = db.execute(_LOCKS[True, key_lock], dict(params, sub_ids=sub_ids)).all()
+        rows = db.execute(_LOCKS[min(len(sub_ids), 2), key_lock],
+                          dict(params, sub_ids=sub_ids, sub_id=sub_ids[0])).all()
         if rows:
             return rows[0][0], {r[1].id: r[1] for r in rows}, bool(rows[0][2])
-    row = db.execute(_LOCKS[False, key_lock], params).first()
+    row = db.execute(_LOCKS[0, key_lock], params).first()
     return (row[0], {}, bool(row[1])) if row else (None, {}, False)
 
 
