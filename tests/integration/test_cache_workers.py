@@ -31,10 +31,12 @@ def served():
     return app
 
 
-def _quote_by_worker(base, token, sub_id, tries=200) -> dict[str, str]:
-    """Total due per worker, each request on a fresh connection so both workers answer."""
+def _quote_by_worker(base, token, sub_id, seconds=30.0) -> dict[str, str]:
+    """Total due per worker, each request on a fresh connection so both workers answer (for up
+    to `seconds`: under load the second worker can take a while to start serving)."""
     seen: dict[str, str] = {}
-    for _ in range(tries):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         r = requests.post(f"{base}/api/v1/subscriptions/{sub_id}/quotes", json={"licenses": 6},
                           headers={"Authorization": f"Bearer {token}", "Connection": "close"},
                           timeout=10)
