@@ -45,9 +45,12 @@ _CONTACTS = (select(Contact.name, Contact.email, Contact.locale, Membership.role
              .where(Membership.account_id == bindparam("account_id"))
              .order_by(Contact.email))
 # Each grown subscription's licenses and how many are assigned: one statement.
-_HELD = select(Subscription.id, Subscription.licenses,
-               select(func.count()).where(LicenseAssignment.subscription_id == Subscription.id)
-               .scalar_subquery()).where(in_list(Subscription.id, "ids"))
+# (One subscription by equality: PostgreSQL keeps one generic plan, see services.facts.)
+_HELD_OF = select(Subscription.id, Subscription.licenses,
+                  select(func.count()).where(LicenseAssignment.subscription_id == Subscription.id)
+                  .scalar_subquery())
+_HELD = {True: _HELD_OF.where(Subscription.id == bindparam("id")),
+         False: _HELD_OF.where(in_list(Subscription.id, "ids"))}
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,8 @@ def _facts(db, order: Order, step: str, catalog) -> dict:
     if step == "completed":
         grown = [i for i in order.items if i.licenses > i.licenses_before and i.subscription_id]
         if grown:
-            rows = db.connection().execute(_HELD, {"ids": [i.subscription_id for i in grown]})
+            ids = [i.subscription_id for i in grown]
+            rows = db.connection().execute(_HELD[len(ids) == 1], {"ids": ids, "id": ids[0]})
             held = {sub_id: (licenses, taken) for sub_id, licenses, taken in rows}
             for item in grown:
                 licenses, taken = held[item.subscription_id]
