@@ -79,5 +79,7 @@ def close_session(_exc=None) -> None:
         try:
             if _exc is None and transactions.only_read(s):
                 s.commit()  # not the rollback of close(): see tenants.transactions
+            # (Otherwise close() alone: an explicit rollback() would expire the objects loaded
+            # here, which per-process caches may hold, where close() keeps their state.)
         finally:
             s.close()
