@@ -179,9 +179,15 @@ class InProcessQueue:
         return True
 
 
+# Calls of one function sent together go to RQ as one job of at most this many: RQ's own work per
+# job (its registries, states, result and heartbeats: about ten Redis round trips) cost the worker
+# as much CPU as applying an order. Kept small so that several workers still share a burst.
+BATCH_LIMIT = 10
+
+
 class RQQueue:
     def __init__(self, redis_url: str, retries: int, intervals: Sequence[int] | None = None,
-                 name: str = QUEUE_NAME):
+                 name: str = QUEUE_NAME, batch_limit: int = BATCH_LIMIT):
         from redis import Redis
         from rq import Queue
 
@@ -189,6 +195,7 @@ class RQQueue:
         self.queue = Queue(name, connection=self.connection)
         self.retries = retries
         self.intervals = list(intervals) if intervals is not None else backoff(retries)
+        self.batch_limit = batch_limit
 
     def ping(self) -> bool:
         return bool(self.connection.ping())
@@ -204,21 +211,60 @@ class RQQueue:
 
     def enqueue_many(self, calls: Sequence[tuple[str, Sequence, dict]]) -> None:
         """(func, args, options) each, as `enqueue` takes them: in one Redis transaction (RQ's
-        pipeline), all or none."""
-        from rq import Callback, Retry
-
+        pipeline), all or none. Calls of the same function (and failure handler) go as one
+        batch job (`run_batch_in_app`); a call alone goes as its own job, named by its job_id."""
         datas = []
-        for func, args, options in calls:
-            datas.append(self.queue.prepare_data(
-                run_in_app, (func, *args), job_id=options.get("job_id"),
-                on_failure=Callback(rq_failure, timeout=60) if options.get("on_failure") else None,
-                retry=Retry(max=self.retries, interval=self.intervals) if self.retries else None,
-                failure_ttl=30 * 24 * 3600,
-                meta={"on_failure": options.get("on_failure"),
-                      "request_id": options.get("request_id")}))
+        for (func, on_failure), group in _grouped(calls, self.batch_limit):
+            if len(group) == 1:
+                _, args, options = group[0]
+                datas.append(self._data(run_in_app, (func, *args), options.get("job_id"),
+                                        on_failure, {"request_id": options.get("request_id")}))
+            else:
+                batch = [[o.get("job_id"), list(args), o.get("request_id")] for _, args, o in group]
+                # As long as its calls would have had, one after the other.
+                datas.append(self._data(run_batch_in_app, (func, batch), None, on_failure, {},
+                                        callback=rq_batch_failure,
+                                        timeout=self.queue.DEFAULT_TIMEOUT * len(group)))
         with self.connection.pipeline() as pipe:
             self.queue.enqueue_many(datas, pipeline=pipe)
             pipe.execute()
+
+    def retry_later(self, func: str, args: Sequence, job_id: str | None, on_failure: str | None,
+                    request_id: str | None) -> None:
+        """A call of a batch failed (its first attempt): it goes on as its own job, with the
+        retries and waits it would have had left after a first attempt of its own."""
+        from datetime import timedelta
+
+        from rq import Callback, Retry
+
+        rest = self.intervals[1:] or self.intervals
+        self.queue.enqueue_in(
+            timedelta(seconds=self.intervals[0]), run_in_app, func, *args, job_id=job_id,
+            retry=Retry(max=self.retries - 1, interval=rest) if self.retries > 1 else None,
+            on_failure=Callback(rq_failure, timeout=60) if on_failure else None,
+            failure_ttl=FAILURE_TTL, meta={"on_failure": on_failure, "request_id": request_id})
+
+    def _data(self, job, args, job_id, on_failure, meta, callback=None, timeout=None):
+        from rq import Callback, Retry
+
+        return self.queue.prepare_data(
+            job, args, job_id=job_id, timeout=timeout,
+            on_failure=Callback(callback or rq_failure, timeout=60) if on_failure else None,
+            retry=Retry(max=self.retries, interval=self.intervals) if self.retries else None,
+            failure_ttl=FAILURE_TTL, meta={"on_failure": on_failure, **meta})
+
+
+FAILURE_TTL = 30 * 24 * 3600
+
+
+def _grouped(calls, limit: int):
+    """((func, on_failure), [call, ...]) in the order first seen, each group at most `limit`."""
+    groups: dict[tuple, list] = {}
+    for call in calls:
+        groups.setdefault((call[0], call[2].get("on_failure")), []).append(call)
+    for key, group in groups.items():
+        for start in range(0, len(group), limit):
+            yield key, group[start:start + limit]
 
 
 def rq_failure(job, connection, type, value, traceback):
@@ -230,6 +276,18 @@ def rq_failure(job, connection, type, value, traceback):
         run_in_app(handler, *job.args[1:])
 
 
+def rq_batch_failure(job, connection, type, value, traceback):
+    """A batch job that failed as a whole (not one of its calls: those go on alone) for the last
+    time: each call is handed over, as its own job's would be. Handlers leave alone what their
+    call finished meanwhile (a completed order is not failed)."""
+    if job.retries_left:
+        return
+    handler = job.meta.get("on_failure")
+    if handler:
+        for _job_id, args, _request_id in job.args[1]:
+            run_in_app(handler, *args)
+
+
 _worker_app = None
 
 
@@ -238,8 +296,7 @@ def set_worker_app(app) -> None:
     _worker_app = app
 
 
-def run_in_app(func: str, *args):
-    """What an RQ worker runs: the job inside the gateway's app context."""
+def _app():
     app = _worker_app
     if app is None:
         # A worker started without `flask worker` builds the app named by configuration, so
@@ -247,18 +304,46 @@ def run_in_app(func: str, *args):
         factory = os.environ.get("GATEWAY_APP_FACTORY", "gateway.create_app")
         app = resolve(factory)()
         set_worker_app(app)
+    return app
+
+
+def run_in_app(func: str, *args):
+    """What an RQ worker runs: the job inside the gateway's app context."""
     from rq import get_current_job
 
+    app = _app()
     current = get_current_job()
     context.request_id.set(current.meta.get("request_id") if current is not None else None)
     try:
         with app.app_context():
             return resolve(func)(*args)
     except Exception as exc:
-        if not getattr(exc, "retryable", True):
-            from rq import get_current_job
-
-            job = get_current_job()
-            if job is not None:
-                job.retries_left = 0  # a permanent error will not heal by waiting
+        if not getattr(exc, "retryable", True) and current is not None:
+            current.retries_left = 0  # a permanent error will not heal by waiting
         raise
+
+
+def run_batch_in_app(func: str, batch: Sequence) -> None:
+    """What an RQ worker runs for a batch job: each call as its own job would run it, one after
+    the other. A call that fails does not fail the others: it goes on as its own job with the
+    retries it has left (`RQQueue.retry_later`), or, when it cannot heal by waiting or has none
+    left, to its failure handler at once."""
+    from rq import get_current_job
+
+    app = _app()
+    current = get_current_job()
+    on_failure = current.meta.get("on_failure") if current is not None else None
+    queue = app.extensions["gateway.queue"]
+    for job_id, args, request_id in batch:
+        context.request_id.set(request_id)
+        try:
+            with app.app_context():
+                resolve(func)(*args)
+        except Exception as exc:
+            log.warning("job %s%r failed (attempt 1, in a batch)", func, tuple(args), exc_info=True)
+            if getattr(exc, "retryable", True) and queue.retries:
+                queue.retry_later(func, args, job_id, on_failure, request_id)
+            elif on_failure:
+                with app.app_context():
+                    resolve(on_failure)(*args)
+    context.request_id.set(None)

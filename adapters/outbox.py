@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.orm import Session
@@ -64,12 +65,19 @@ def _nothing_written(db) -> None:
     db.info.pop(_WRITTEN, None)
 
 
+# A pass follows the previous one by at least this long: under load, the commits of that moment
+# share one pass (one statement, one call to the queue, one batch job) instead of a pass each.
+GATHER_SECONDS = 0.02
+
+
 class Relayer:
     """For a queue in another process (RQ): a thread of this process relays the outbox when
     woken after a commit (and every `interval` seconds anyway), so requests do not wait on it."""
 
-    def __init__(self, sessionmaker, queue, interval: float = 2.0, pending=None):
+    def __init__(self, sessionmaker, queue, interval: float = 2.0, pending=None,
+                 gather: float = GATHER_SECONDS):
         self.sessionmaker, self.queue, self.interval = sessionmaker, queue, interval
+        self.gather = gather
         self.pending = pending  # PENDING of the sessionmaker's info, if it carries one
         self._wake = threading.Event()
         self._stopped = threading.Event()
@@ -95,8 +103,12 @@ class Relayer:
             thread.join(timeout)
 
     def _run(self) -> None:
+        passed = float("-inf")
         while not self._stopped.is_set():
             poked = self._wake.wait(self.interval)
+            wait = passed + self.gather - time.monotonic()
+            if poked and wait > 0 and self._stopped.wait(wait):
+                return
             self._wake.clear()
             if self._stopped.is_set():
                 return
@@ -109,6 +121,7 @@ class Relayer:
                     pass
             except Exception:  # the database or Redis is down: the next pass tries again
                 log.exception("outbox relay failed")
+            passed = time.monotonic()
 
 
 def relay(sessionmaker, queue, limit: int = 100) -> int:

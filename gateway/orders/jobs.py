@@ -169,7 +169,7 @@ def _notify(deps, order: Order, step: str) -> None:
     base_url = deps.settings.get("PUBLIC_URL") or deps.settings["ISSUER"]
     deps.cache.refresh(db)  # names and languages from the per-process caches, kept current
     messages = mail.order_messages(
-        db, order, step, now=deps.clock.now(), base_url=base_url,
+        db, order, step, now=deps.clock.now(), base_url=base_url, cache=deps.cache,
         catalog=lambda product: pricing.catalog(deps, product))
     transactions.finish(db)  # read everything; hold no transaction while the mail goes out
     for to, subject, body in messages:

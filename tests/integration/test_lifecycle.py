@@ -5,6 +5,7 @@ nothing; and no module but the lifecycle moves a status."""
 from __future__ import annotations
 
 import ast
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -104,6 +105,43 @@ def test_only_the_lifecycle_module_moves_a_status():
     # Webhook deliveries have a status of their own (pending, succeeded, failed): not an order's.
     own = {"gateway/webhooks/delivery.py", "gateway/webhooks/endpoints.py"}
     assert set(moved) - own == {"gateway/orders/lifecycle.py"}, moved
+
+
+def test_recipients_are_read_once_per_account_until_a_contact_changes(placed):
+    from sqlalchemy import event
+
+    from gateway.orders import mail
+    from tenants.models import Contact, Membership
+
+    app, order_id = placed
+    cache, engine = app.extensions["gateway.cache"], app.extensions["gateway.db"].engine
+    statements, here = [], threading.get_ident()
+
+    def count(conn, cursor, statement, *args):
+        if threading.get_ident() == here:  # not the queue's thread, finishing the order
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    with app.app_context():
+        db = app.extensions["gateway.db"].sessionmaker()
+        try:
+            order = db.get(Order, order_id)
+            cache.invalidate()  # the order's own mails were sent by this process already
+            cache.refresh(db)
+            statements.clear()
+            first = mail.recipients(db, order, cache)
+            assert len(statements) == 1 and [r.email for r in first] == ["billing.walk@x.example"]
+            assert mail.recipients(db, order, cache) == first and len(statements) == 1
+            contact = db.scalar(select(Contact).join(Membership, Membership.contact_id == Contact.id)
+                                .where(Membership.account_id == order.account_id))
+            contact.locale = "fr" if first[0].locale != "fr" else "en"
+            db.commit()  # a watched table changed: the cache forgets what it held
+            order = db.get(Order, order_id)
+            assert [r.locale for r in mail.recipients(db, order, cache)] == [contact.locale]
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+            db.rollback()
+            db.close()
 
 
 def test_every_step_renders_in_every_language(placed):

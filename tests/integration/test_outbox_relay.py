@@ -114,3 +114,25 @@ def test_a_statement_that_wrote_messages_flags_them_and_a_rollback_forgets(datab
         assert database.outbox_pending.is_set()
     finally:
         s.close()
+
+
+def test_commits_close_together_share_one_pass(database):
+    """A pass follows the previous one by at least `gather`: what commits meanwhile goes in one
+    batch (one statement, one call to the queue), not a pass each."""
+    queue = Recording()
+    relayer = outbox.Relayer(database.sessionmaker, queue, interval=30,
+                             pending=database.outbox_pending, gather=1.0)
+    try:
+        _write(database, ("a.process", ["o1"], "order-o1"))
+        relayer.poke()
+        assert _sent_within(queue, 1.0)  # the first pass does not wait
+        for n in (2, 3):
+            _write(database, ("a.process", [f"o{n}"], f"order-o{n}"))
+            relayer.poke()
+        deadline = time.monotonic() + 3
+        while len(queue.batches) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [[job_id for _, _, job_id in b] for b in queue.batches] == [
+            ["order-o1"], ["order-o2", "order-o3"]]
+    finally:
+        relayer.stop()
