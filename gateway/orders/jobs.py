@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import bindparam, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import joinedload
 
 from adapters import outbox
@@ -41,19 +42,40 @@ def process_order(order_id: str) -> None:
     if order is None or order.status != lifecycle.PROCESSING:
         return
     # The contacts hear of the completed order from this job, not from a second job through
-    # the queue (half the queue's work per order).
+    # the queue (half the queue's work per order). What their mail needs is read in the apply's
+    # transaction (one transaction per order, not two); it is written and sent once that has
+    # committed (the row locks are not held while it is written).
     apply(deps, order, caller_tells_contacts=True)
+    reading = _completion_mail(deps, order)
     db.commit()
-    _tell_contacts_now(deps, order)
+    _tell_contacts_now(deps, order, reading)
     deps.relay()
 
 
-def _tell_contacts_now(deps, order: Order) -> None:
+_UNREAD = object()  # what the completion mail needs could not be read
+
+
+def _completion_mail(deps, order: Order):
+    """What the completion mail needs, or _UNREAD if it could not be read: a mail must not undo
+    the order. A database error is the transaction's, not the mail's: it is raised, the apply
+    is undone with it and the job runs again (the billing center knows the change by its key)."""
+    try:
+        return _reading(deps, order, "completed")
+    except DBAPIError:
+        raise
+    except Exception:
+        log.warning("order %s: the completion mail could not be read", order.id, exc_info=True)
+        return _UNREAD
+
+
+def _tell_contacts_now(deps, order: Order, reading) -> None:
     """A mail that cannot go out now is given back to the relay, which sends it as a job, with
     the queue's retries. A process that dies between the commit and the mail loses that mail,
     as one dying inside the notification job would."""
     try:
-        _notify(deps, order, "completed")
+        if reading is _UNREAD:
+            raise RuntimeError("the completion mail could not be read")
+        _send(deps, reading)
     except Exception:
         log.warning("order %s: the completion mail goes through the queue instead", order.id,
                     exc_info=True)
@@ -163,17 +185,26 @@ def notify_order(order_id: str, step: str) -> None:
 
 def _notify(deps, order: Order, step: str) -> None:
     """The mail of `step` to each billing contact of the order's account (loaded with items)."""
-    notifier, db = deps.notifier, deps.db
-    if notifier is None:
+    reading = _reading(deps, order, step)
+    transactions.finish(deps.db)  # read everything; hold no transaction while the mail goes out
+    _send(deps, reading)
+
+
+def _reading(deps, order: Order, step: str):
+    """What the mail of `step` needs from the database; None without a notifier."""
+    if deps.notifier is None:
+        return None
+    deps.cache.refresh(deps.db)  # names and languages from the per-process caches, kept current
+    return mail.read(deps.db, order, step, cache=deps.cache,
+                     catalog=lambda product: pricing.catalog(deps, product))
+
+
+def _send(deps, reading) -> None:
+    if reading is None:
         return
     base_url = deps.settings.get("PUBLIC_URL") or deps.settings["ISSUER"]
-    deps.cache.refresh(db)  # names and languages from the per-process caches, kept current
-    messages = mail.order_messages(
-        db, order, step, now=deps.clock.now(), base_url=base_url, cache=deps.cache,
-        catalog=lambda product: pricing.catalog(deps, product))
-    transactions.finish(db)  # read everything; hold no transaction while the mail goes out
-    for to, subject, body in messages:
-        notifier.send(to, subject, body)
+    for to, subject, body in mail.render(reading, base_url=base_url):
+        deps.notifier.send(to, subject, body)
 
 
 def notify_case(case_id: str) -> None:

@@ -93,13 +93,32 @@ def order_messages(db, order: Order, step: str, *, now: datetime, catalog,
     """(to, subject, body) for each billing contact of the order's account, in the contact's
     language, else the tenant's. `catalog(product)` gives a product's `Catalog` (names), and
     `cache` the recipients: the notification job takes both from its per-process cache."""
+    return render(read(db, order, step, catalog=catalog, cache=cache), base_url=base_url)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a step's mail needs from the database, read (`read`) apart from rendering it
+    (`render`): a job reads it in its transaction and renders once that has committed."""
+
+    order: Order
+    step: str
+    facts: dict
+    recipients: list[Recipient]
+
+
+def read(db, order: Order, step: str, *, catalog, cache=None) -> Reading:
     if step not in STEPS:
         raise ValueError(f"unknown notification step {step!r}")
-    facts = _facts(db, order, step, catalog)
+    return Reading(order, step, _facts(db, order, step, catalog), recipients(db, order, cache))
+
+
+def render(reading: Reading, *, base_url: str = "") -> list[tuple[str, str, str]]:
     out = []
-    for person in recipients(db, order, cache):
-        text = _templates.get_template(f"{person.locale}/{step}.txt").render(
-            person=person, order=order, base_url=base_url, **_formatted(facts, person.locale))
+    for person in reading.recipients:
+        text = _templates.get_template(f"{person.locale}/{reading.step}.txt").render(
+            person=person, order=reading.order, base_url=base_url,
+            **_formatted(reading.facts, person.locale))
         subject, _, body = text.partition("\n")
         out.append((person.email, subject.removeprefix("Subject: ").strip(), body.lstrip("\n")))
     return out

@@ -316,6 +316,30 @@ def test_the_completion_mail_goes_out_from_the_apply_job_or_else_through_the_que
         db.close()
 
 
+def test_a_completion_mail_that_cannot_be_read_does_not_undo_the_order(people, caplog,
+                                                                       monkeypatch):
+    """The apply job reads what the mail needs in its own transaction: a failure there (not the
+    database's) still commits the order, and the queue sends the mail."""
+    from gateway.orders import mail
+
+    p = people
+    caplog.set_level(logging.WARNING, logger="gateway.orders.jobs")
+    real, failed = mail.read, []
+
+    def read_once(db, order, step, **kw):
+        if step == "completed" and not failed:
+            failed.append(order.id)
+            raise KeyError("a catalog name went missing")
+        return real(db, order, step, **kw)
+
+    monkeypatch.setattr(mail, "read", read_once)
+    done = order(p.solo, {"subscription_id": p.solo.subscription_id, "licenses": 8}, "mail-read")
+    settle(p)
+    assert failed == [done["id"]] and "the completion mail could not be read" in caplog.text
+    assert p.solo.billing.get(f"/api/v1/orders/{done['id']}").get_json()["status"] == "completed"
+    assert len([s for s, _ in mails(p, "billing.solo@x.example") if done["id"] in s]) == 1
+
+
 def test_the_tenants_default_language_and_a_contacts_own(people):
     p = people
     assert p.admin.patch(f"/api/v1/tenants/{p.solo.tenant_id}",
