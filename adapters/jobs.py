@@ -235,23 +235,24 @@ class RQQueue:
         retries and waits it would have had left after a first attempt of its own."""
         from datetime import timedelta
 
-        from rq import Callback, Retry
-
         rest = self.intervals[1:] or self.intervals
         self.queue.enqueue_in(
             timedelta(seconds=self.intervals[0]), run_in_app, func, *args, job_id=job_id,
-            retry=Retry(max=self.retries - 1, interval=rest) if self.retries > 1 else None,
-            on_failure=Callback(rq_failure, timeout=60) if on_failure else None,
-            failure_ttl=FAILURE_TTL, meta={"on_failure": on_failure, "request_id": request_id})
+            **_options(on_failure, {"request_id": request_id}, self.retries - 1, rest))
 
     def _data(self, job, args, job_id, on_failure, meta, callback=None, timeout=None):
-        from rq import Callback, Retry
-
         return self.queue.prepare_data(
             job, args, job_id=job_id, timeout=timeout,
-            on_failure=Callback(callback or rq_failure, timeout=60) if on_failure else None,
-            retry=Retry(max=self.retries, interval=self.intervals) if self.retries else None,
-            failure_ttl=FAILURE_TTL, meta={"on_failure": on_failure, **meta})
+            **_options(on_failure, meta, self.retries, self.intervals, callback))
+
+
+def _options(on_failure, meta, retries, intervals, callback=None) -> dict:
+    """A job's failure handling: its retries, the handler called after the last, its meta."""
+    from rq import Callback, Retry
+
+    return {"on_failure": Callback(callback or rq_failure, timeout=60) if on_failure else None,
+            "retry": Retry(max=retries, interval=intervals) if retries > 0 else None,
+            "failure_ttl": FAILURE_TTL, "meta": {"on_failure": on_failure, **meta}}
 
 
 FAILURE_TTL = 30 * 24 * 3600
