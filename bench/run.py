@@ -8,7 +8,8 @@ one shared test issuer, and enough subscriptions for every order of the run to h
 Then:
 1. SQL statements of one quote, one order placement and its apply job, counted in-process
    with a `before_cursor_execute` listener (request thread only), warm;
-2. gunicorn as README.md prescribes for production
+2. VACUUM ANALYZE and CHECKPOINT before each server phase; gunicorn as README.md prescribes
+   for production
    (`-c python:gateway.gunicorn_conf -w 2 -k gthread --threads 4 wsgi:app`),
    in-process job queue: wrk on GET /healthz (no auth, no database), quotes, then orders (one
    per subscription, a unique Idempotency-Key each, spread over every account); waits until
@@ -128,6 +129,26 @@ def drop_database(base_url: str, name: str) -> None:
     with engine.connect() as c:
         c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     engine.dispose()
+
+
+def settle(url: str) -> str:
+    """VACUUM ANALYZE, then CHECKPOINT: a phase starts with the tables' statistics known (as
+    autovacuum would have them; the test server runs without it) and without the writes before
+    it (the seed, the previous phase) still to be flushed to disk during its measurement.
+    Returns what was done, for the report (CHECKPOINT needs a superuser or pg_checkpoint)."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    done = []
+    try:
+        with engine.connect() as c:
+            for statement in ("VACUUM ANALYZE", "CHECKPOINT"):
+                try:
+                    c.execute(text(statement))
+                    done.append(statement)
+                except Exception as exc:  # not allowed here: say so, measure anyway
+                    done.append(f"no {statement} ({type(exc).__name__})")
+    finally:
+        engine.dispose()
+    return ", ".join(done)
 
 
 class HeldQueue:
@@ -580,6 +601,7 @@ def run_size(seeded: Seeded, args, work: Path) -> dict:
     orders_rq = orders_file(work / f"orders-b-{seeded.n}.tsv", seeded, args.orders)
 
     # (a) in-process queue
+    out["settled"] = settle(seeded.url)
     proc = start(serve_cmd, env_for(seeded, None, queue_name), work / "gunicorn-a.log")
     try:
         wait_up(base, proc, work / "gunicorn-a.log")
@@ -607,6 +629,7 @@ def run_size(seeded: Seeded, args, work: Path) -> dict:
 
     # (b) Redis and one RQ worker
     if args.redis:
+        settle(seeded.url)
         env = env_for(seeded, args.redis, queue_name)
         proc = start(serve_cmd, env, work / "gunicorn-b.log")
         worker = start([flask, "--app", "wsgi", "worker"], env, work / "worker.log")
@@ -656,7 +679,8 @@ def report(n: int, counts: dict, result: dict, connections: int) -> bool:
     # Each phase against the bare request of its own server (the RQ phase has its own).
     own = {p.name: phases["healthz-rq"].rate if p.name.endswith("-rq") else bare
            for p in result["phases"]}
-    print(f"\n== N={n} accounts (load average {loadavg()}) ==")
+    print(f"\n== N={n} accounts (load average {loadavg()}; before each server phase: "
+          f"{result.get('settled', 'nothing')}) ==")
     print(f"SQL statements per request (in-process, warm): quote {counts['quote']}, "
           f"order placement {counts['order']} with {counts['order_commits']} commit(s), "
           f"apply job {counts['apply']} in one transaction, the completion mail's reads included "
