@@ -4,12 +4,30 @@ from __future__ import annotations
 
 import time
 
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 TIMEOUT = 20
+
+
+def _left_document(old):
+    """Wait condition: `old` belongs to a page the browser has left. Chromium sometimes says so
+    with an inspector error ("Node with given id does not belong to the document") instead of
+    a stale-element error, which `ec.staleness_of` does not catch."""
+    def check(_driver):
+        try:
+            old.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
+    return check
 
 
 class Pages:
@@ -41,7 +59,7 @@ class Pages:
 
     def click_and_load(self, css: str):
         old = self.click(css)
-        WebDriverWait(self.d, TIMEOUT).until(ec.staleness_of(old))
+        WebDriverWait(self.d, TIMEOUT).until(_left_document(old))
 
     def type(self, css: str, value: str):
         field = self.find(css)
