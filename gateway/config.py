@@ -62,6 +62,9 @@ def from_environment(overrides: dict | None = None) -> dict:
         # exponential backoff (base doubling up to a cap) kept up for RETRY_HOURS.
         "WEBHOOK_ALLOW_PRIVATE": env.get("GATEWAY_WEBHOOK_ALLOW_PRIVATE", "0") in ("1", "true", "yes"),
         "WEBHOOK_TIMEOUT": float(env.get("GATEWAY_WEBHOOK_TIMEOUT", "10")),
+        # PEM certificates of the authorities receivers are verified against (a private CA of
+        # internal systems); by default certifi's, as for every other HTTPS call.
+        "WEBHOOK_CA_BUNDLE": env.get("GATEWAY_WEBHOOK_CA_BUNDLE") or None,
         "WEBHOOK_BACKOFF_SECONDS": float(env.get("GATEWAY_WEBHOOK_BACKOFF_SECONDS", "10")),
         "WEBHOOK_BACKOFF_MAX_SECONDS": float(env.get("GATEWAY_WEBHOOK_BACKOFF_MAX_SECONDS", "21600")),
         "WEBHOOK_RETRY_HOURS": float(env.get("GATEWAY_WEBHOOK_RETRY_HOURS", "24")),

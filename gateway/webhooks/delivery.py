@@ -155,7 +155,7 @@ def _one(db, endpoint_id: str) -> bool:
     outcome = webhook_sender.send(
         url, secret, delivery.id, body, development=cfg["ENV"] == "development",
         allow_private=cfg["WEBHOOK_ALLOW_PRIVATE"], timeout=cfg["WEBHOOK_TIMEOUT"],
-        resolver=cfg.get("WEBHOOK_RESOLVER"))
+        resolver=cfg.get("WEBHOOK_RESOLVER"), ca_bundle=cfg.get("WEBHOOK_CA_BUNDLE"))
     now = utcnow()
     delivery.attempts += 1
     delivery.last_status_code = outcome.status_code

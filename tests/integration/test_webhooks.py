@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import socket
 import threading
 import time
 from pathlib import Path
@@ -11,6 +13,7 @@ from sqlalchemy import select
 
 from gateway.webhooks.models import WebhookDelivery
 from tests.conftest import Http, TestIssuer, build_app, make_world, service_token
+from tests.integration.tls import authority_and_server
 from tests.integration.webhook_receiver import Receiver
 
 FAST = {"WEBHOOK_BACKOFF_SECONDS": 0.05, "WEBHOOK_BACKOFF_MAX_SECONDS": 0.2}
@@ -310,6 +313,86 @@ def test_the_address_is_checked_again_at_delivery_time(tmp_path):
     assert d["status"] == "pending" and d["last_status_code"] is None
     assert d["last_error"].startswith("refused:") and "loopback" in d["last_error"]
     admin.delete(f"/api/v1/webhook-endpoints/{endpoint_id}")
+
+
+# -- the connection goes where the check looked ---------------------------------------------
+HOOKS_HOST = "hooks.example.test"  # resolved by the tests' resolver, never by DNS
+
+
+@pytest.fixture
+def tls_receiver(tmp_path):
+    ca_file, context = authority_and_server(tmp_path / "tls", HOOKS_HOST)
+    r = Receiver(tls=context, host=HOOKS_HOST).start()
+    r.ca_file = str(ca_file)
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def rebinding_dns(monkeypatch):
+    """The system resolver (outside our control) answers `answers[name]` for the names it
+    holds: what a DNS server that changes its answer would say once the check has looked."""
+    answers: dict[str, str] = {}
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        return real(answers.get(host, host), *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return answers
+
+
+def _send(receiver: Receiver, **overrides):
+    from adapters import webhook_sender
+
+    receiver.secret = "whsec_" + base64.b64encode(b"k" * 24).decode()
+    options = dict(development=False, allow_private=True, timeout=5.0,
+                   resolver=lambda host: ["127.0.0.1"], ca_bundle=receiver.ca_file)
+    return webhook_sender.send(receiver.url, receiver.secret, "msg_1", '{"type": "t", "id": 1}',
+                               **dict(options, **overrides))
+
+
+def test_a_delivery_connects_to_the_address_the_check_approved(tls_receiver, rebinding_dns):
+    rebinding_dns[HOOKS_HOST] = "127.0.0.2"  # where DNS points once checked: nothing listens
+    outcome = _send(tls_receiver)
+    assert outcome.delivered, outcome
+    assert tls_receiver.server_names == [HOOKS_HOST]  # the URL's name in the handshake (SNI)
+    assert tls_receiver.host_headers == [f"{HOOKS_HOST}:{tls_receiver.port}"]
+    assert [r.message_id for r in tls_receiver.accepted] == ["msg_1"]  # signed as before
+
+
+def test_the_next_approved_address_is_tried_when_one_refuses(tls_receiver):
+    outcome = _send(tls_receiver, resolver=lambda host: ["127.0.0.2", "127.0.0.1"])
+    assert outcome.delivered, outcome
+
+
+@pytest.mark.parametrize(("trusted", "name"), [
+    (True, "other.example.test"),  # a certificate for another name (the address is ours)
+    (False, HOOKS_HOST),  # signed by an authority not trusted (certifi's bundle)
+])
+def test_the_receiver_certificate_is_verified_for_the_url_name(tmp_path, trusted, name):
+    ca_file, context = authority_and_server(tmp_path / "tls", name)
+    receiver = Receiver(tls=context, host=HOOKS_HOST).start()
+    receiver.ca_file = str(ca_file) if trusted else None
+    try:
+        outcome = _send(receiver)
+    finally:
+        receiver.stop()
+    assert not outcome.delivered and outcome.status_code is None
+    assert "certificate" in outcome.error.lower() or "hostname" in outcome.error.lower(), outcome
+    assert receiver.hits == 0
+
+
+def test_production_delivers_to_a_pinned_https_receiver(tmp_path, tls_receiver, rebinding_dns):
+    rebinding_dns[HOOKS_HOST] = "127.0.0.2"
+    app = _production_app(tmp_path, WEBHOOK_ALLOW_PRIVATE=True, WEBHOOK_CA_BUNDLE=tls_receiver.ca_file,
+                          WEBHOOK_RESOLVER=lambda host: ["127.0.0.1"])
+    admin = Http(app.test_client(), service_token(app))
+    endpoint = _endpoint(admin, tls_receiver)
+    _record(app, "order.created")
+    _pump(app, lambda: tls_receiver.types() == ["order.created"])
+    assert _deliveries(admin, endpoint["id"])[0]["status"] == "succeeded"
+    admin.delete(f"/api/v1/webhook-endpoints/{endpoint['id']}")
 
 
 def test_persisted_delivery_rows_follow_event_order(any_app, receiver):

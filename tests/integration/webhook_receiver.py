@@ -5,10 +5,14 @@
     receiver.secret = "whsec_..."       # from the endpoint's creation answer
     receiver.answer = 503               # every request now gets 503 (receiver "down")
     receiver.stop()                     # or really down: connection refused
+
+With `tls` (a server ssl.SSLContext) it answers HTTPS, and `url` names `host` (resolved by the
+test, not by DNS); it records the name each client asked for in the handshake (SNI).
 """
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,6 +37,10 @@ class Receiver:
     accepted: list[Received] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # signature failures
     hits: int = 0
+    tls: ssl.SSLContext | None = None
+    host: str = "127.0.0.1"  # the name in `url`
+    server_names: list[str | None] = field(default_factory=list)  # SNI of each TLS handshake
+    host_headers: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -40,7 +48,7 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}/hooks"
 
     def start(self) -> Receiver:
         receiver = self
@@ -53,6 +61,7 @@ class Receiver:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with receiver._lock:
                     receiver.hits += 1
+                    receiver.host_headers.append(headers.get("host", ""))
                     status = receiver.answer
                     try:
                         event = Webhook(receiver.secret).verify(body, headers)
@@ -71,6 +80,13 @@ class Receiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.port = self._server.server_address[1]
+        if self.tls is not None:
+            def heard(_socket, name, _context):
+                with receiver._lock:
+                    receiver.server_names.append(name)
+
+            self.tls.sni_callback = heard
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
