@@ -36,10 +36,11 @@ $(VENV)/.installed: pyproject.toml
 # The development issuer lives at $(GATEWAY_ISSUER)/dev-issuer: on the port served, so that
 # signing in to the pages finds it.
 run: export GATEWAY_ISSUER ?= http://127.0.0.1:$(PORT)
+run: export GATEWAY_LOG_FORMAT ?= text
 run: install
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/flask --app wsgi seed --port $(PORT)
-	GATEWAY_LOG_FORMAT=$${GATEWAY_LOG_FORMAT:-text} $(BIN)/flask --app wsgi run --host 127.0.0.1 --port $(PORT) --no-debugger --no-reload
+	$(BIN)/flask --app wsgi run --host 127.0.0.1 --port $(PORT) --no-debugger --no-reload
 
 # Two pytest workers (pytest-xdist), a test file per worker at a time (its module fixtures stay
 # one per file); every test makes its own databases, queue names and ports. TEST_WORKERS=0 runs
