@@ -494,6 +494,7 @@ class Phase:
     placed: int | None = None
     not_ok_by_status: dict[str, int] = field(default_factory=dict)
     refusals: dict[str, int] = field(default_factory=dict)  # orders: audited error codes
+    probe_ms: float = 0.0  # `probe()` just before the phase
 
     @property
     def rate(self) -> float:
@@ -505,8 +506,18 @@ class Phase:
             f"  | all {1000 * sum(self.cpu.values()) / total:.2f} ms"
 
 
+def probe() -> float:
+    """Milliseconds a fixed piece of pure Python takes, single-threaded, with the gateway idle:
+    the speed of this (shared) machine at the moment, printed beside each phase."""
+    started, total = time.perf_counter(), 0
+    for i in range(300_000):
+        total += i * i % 7
+    return 1000 * (time.perf_counter() - started)
+
+
 def wrk(name: str, url: str, script: Path, args: list[str], seconds: float, connections: int,
         threads: int, meter: CpuMeter) -> Phase:
+    speed = probe()
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency",
            "--timeout", "10s", "-s", str(script), url]
     if args:
@@ -527,7 +538,7 @@ def wrk(name: str, url: str, script: Path, args: list[str], seconds: float, conn
         refused[status] = refused.get(status, 0) + count
     return Phase(name, d["requests"], d["ok"], d["not_ok"], d["duration_us"] / 1e6,
                  d["p50_us"] / 1000, d["p99_us"] / 1000, cpu, d["socket_errors"],
-                 not_ok_by_status=refused)
+                 not_ok_by_status=refused, probe_ms=speed)
 
 
 def request_file(path: Path, rows: list[tuple[str, str, str]]) -> Path:
@@ -688,10 +699,13 @@ def report(n: int, counts: dict, result: dict, connections: int) -> bool:
           f"a contact's first quote in a process "
           f"{counts['cold_quote']} (its principal and tenant policy not cached yet)")
     print(f"{'phase':<10} {'requests':>8} {'ok':>7} {'not ok':>6} {'req/s':>8} {'/healthz':>8} "
-          f"{'p50 ms':>7} {'p99 ms':>7}")
+          f"{'p50 ms':>7} {'p99 ms':>7} {'probe ms':>8}")
     for p in result["phases"]:
         print(f"{p.name:<10} {p.requests:>8} {p.ok:>7} {p.not_ok + p.socket_errors:>6} "
-              f"{p.rate:>8.1f} {p.rate / own[p.name]:>8.3f} {p.p50:>7.2f} {p.p99:>7.2f}")
+              f"{p.rate:>8.1f} {p.rate / own[p.name]:>8.3f} {p.p50:>7.2f} {p.p99:>7.2f} "
+              f"{p.probe_ms:>8.1f}")
+    print("(probe ms: a fixed piece of Python timed just before the phase, the gateway idle; "
+          "it moves with the machine's speed)")
     if "order-rq" in phases:
         print(f"(/healthz: each phase against its own server's; order-rq against the first "
               f"server's healthz: {phases['order-rq'].rate / bare:.3f})")
