@@ -65,6 +65,9 @@ def from_environment(overrides: dict | None = None) -> dict:
         # PEM certificates of the authorities receivers are verified against (a private CA of
         # internal systems); by default certifi's, as for every other HTTPS call.
         "WEBHOOK_CA_BUNDLE": env.get("GATEWAY_WEBHOOK_CA_BUNDLE") or None,
+        # How long the fan-out waits for an event id still missing before the ones after it
+        # (a transaction not committed yet; one rolled back never comes): gateway.webhooks.
+        "WEBHOOK_GAP_WAIT_SECONDS": float(env.get("GATEWAY_WEBHOOK_GAP_WAIT_SECONDS", "2")),
         "WEBHOOK_BACKOFF_SECONDS": float(env.get("GATEWAY_WEBHOOK_BACKOFF_SECONDS", "10")),
         "WEBHOOK_BACKOFF_MAX_SECONDS": float(env.get("GATEWAY_WEBHOOK_BACKOFF_MAX_SECONDS", "21600")),
         "WEBHOOK_RETRY_HOURS": float(env.get("GATEWAY_WEBHOOK_RETRY_HOURS", "24")),

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from adapters import webhook_sender
@@ -61,9 +63,8 @@ def fan_out(limit: int = 500) -> int:
         if not endpoints:  # nobody listens: events stay as they are (see endpoints.create)
             transactions.finish(db)
             return 0
-        # SKIP LOCKED (PostgreSQL): passes in several processes share the events out.
-        events = db.scalars(select(Event).where(Event.fanned_out_at.is_(None)).order_by(Event.id)
-                            .limit(limit).with_for_update(skip_locked=True)).all()
+        events = _in_order(db, limit, current_app.config["WEBHOOK_GAP_WAIT_SECONDS"],
+                           current_app.extensions.setdefault("gateway.webhook_gaps", {}))
         if not events:
             transactions.finish(db)
             return 0
@@ -82,6 +83,47 @@ def fan_out(limit: int = 500) -> int:
         db.close()
     _enqueue(sorted(touched))  # lost (queue down)? the periodic pass sends what is due
     return len(events)
+
+
+# -- event order ----------------------------------------------------------------------------
+# Event ids come from a sequence as each event is inserted, but transactions commit in their own
+# order: event 101 can be visible while 100 is still being written. Fanned out at once, 101
+# would be delivered first. So a pass (one at a time on PostgreSQL) fans events out in id order
+# up to the first missing id, and waits for it; an id still missing after WEBHOOK_GAP_WAIT_SECONDS
+# belongs to a transaction that rolled back (or one held that long): the pass goes past it.
+_FAN_OUT_LOCK = 0x77656268  # the advisory lock key of the pass ("webh")
+_gaps_lock = threading.Lock()
+_older = aliased(Event)
+# Each candidate with the id of the event before it (fanned out or not), in one snapshot.
+_CANDIDATES = (select(Event, select(func.max(_older.id)).where(_older.id < Event.id)
+                      .scalar_subquery())
+               .where(Event.fanned_out_at.is_(None)).order_by(Event.id)
+               .limit(bindparam("limit")))
+
+
+def _in_order(db, limit: int, gap_wait: float, gaps: dict[int, float]) -> list[Event]:
+    """The events to fan out now, oldest first. `gaps` (the app's): event id -> when this
+    process first saw an id before it missing. On SQLite a writer holds the database from its
+    first write to its commit, so ids become visible in order: every event not fanned out."""
+    if db.get_bind().dialect.name != "postgresql":
+        return db.scalars(select(Event).where(Event.fanned_out_at.is_(None))
+                          .order_by(Event.id).limit(limit)).all()
+    # One pass at a time: a second one would see the first's rows as missing ids.
+    if not db.scalar(select(func.pg_try_advisory_xact_lock(_FAN_OUT_LOCK))):
+        return []  # the pass running now takes them, or the next one
+    rows = db.execute(_CANDIDATES, {"limit": limit}).all()
+    now, ready = time.monotonic(), []
+    with _gaps_lock:
+        for event, previous in rows:
+            if event.id - 1 != (previous or 0):  # ids in between are missing
+                seen = gaps.setdefault(event.id, now)
+                if now - seen < gap_wait:
+                    break
+            ready.append(event)
+        waiting = {event.id for event, _previous in rows[len(ready):]}
+        for key in [k for k in gaps if k not in waiting]:  # passed, or fanned out elsewhere
+            del gaps[key]
+    return ready
 
 
 def _enqueue(endpoint_ids) -> None:

@@ -481,3 +481,65 @@ def test_with_nobody_listening_the_fan_out_reads_nothing_and_a_new_endpoint_else
     _record(app, "order.created")
     _pump(app, lambda: len(_deliveries(admin, endpoint["id"])) == 1)
     assert _deliveries(admin, endpoint["id"])[0]["event_type"] == "order.created"
+
+
+# -- event order across transactions (PostgreSQL: writers run side by side) -----------------
+def _held_event(app, type_: str):
+    """A session that has written an event (its id taken) and not committed yet."""
+    from gateway.services import events
+
+    db = app.extensions["gateway.db"].sessionmaker()
+    events.record(db, type_, "ten_x", {"held": True})
+    db.flush()
+    return db
+
+
+def test_a_later_event_waits_for_an_earlier_one_still_being_written(postgres_url, tmp_path,
+                                                                      receiver):
+    from gateway.webhooks.delivery import fan_out
+
+    app = _app(postgres_url, tmp_path, WEBHOOK_GAP_WAIT_SECONDS=60)
+    _endpoint(Http(app.test_client(), service_token(app)), receiver)
+    with app.app_context():
+        slow = _held_event(app, "order.created")
+        _record(app, "order.completed", relay=False)  # a later id, committed first
+        assert fan_out() == 0  # it waits for the id before it
+        slow.commit()
+        slow.close()
+        assert fan_out() == 2
+    _pump(app, lambda: len(receiver.accepted) == 2)
+    assert receiver.types() == ["order.created", "order.completed"]
+
+
+def test_an_id_rolled_back_holds_the_later_events_only_for_the_gap_wait(postgres_url, tmp_path,
+                                                                          receiver):
+    from gateway.webhooks.delivery import fan_out
+
+    app = _app(postgres_url, tmp_path, WEBHOOK_GAP_WAIT_SECONDS=0.3)
+    _endpoint(Http(app.test_client(), service_token(app)), receiver)
+    with app.app_context():
+        lost = _held_event(app, "order.created")
+        lost.rollback()  # its id never comes
+        lost.close()
+        _record(app, "order.completed", relay=False)
+        assert fan_out() == 0
+        time.sleep(0.4)
+        assert fan_out() == 1
+    _pump(app, lambda: receiver.types() == ["order.completed"])
+
+
+def test_one_fan_out_pass_at_a_time(postgres_url, tmp_path, receiver):
+    from sqlalchemy import func
+
+    from gateway.webhooks import delivery
+
+    app = _app(postgres_url, tmp_path)
+    _endpoint(Http(app.test_client(), service_token(app)), receiver)
+    with app.app_context():
+        running = app.extensions["gateway.db"].sessionmaker()  # another process's pass
+        running.execute(select(func.pg_advisory_xact_lock(delivery._FAN_OUT_LOCK)))
+        _record(app, "order.created", relay=False)
+        assert delivery.fan_out() == 0  # left to the pass that runs
+        running.rollback()
+        running.close()
+        assert delivery.fan_out() == 1
