@@ -1,8 +1,9 @@
 """Fan-out of events to endpoints and the delivery job: at least once, in event order per
 endpoint, with exponential backoff for at least `WEBHOOK_RETRY_HOURS`.
 
-An event gets one delivery row per matching endpoint in the event's own transaction, and an
-outbox message that the relay hands to the job queue. The job delivers an endpoint's pending
+A fan-out pass (after each outbox relay, and in the periodic pass) gives each event, in id
+order, one delivery row per matching endpoint, and sends each endpoint that got one a delivery
+job through the queue. The job delivers an endpoint's pending
 deliveries oldest event first, holding a lease on the endpoint so that one worker at a time
 sends to it; a failed attempt sets `next_attempt_at` and stops there, so event N+1 waits while
 event N is pending. The periodic pass sends again what has come due.
