@@ -255,6 +255,11 @@ def open_quote(db, order: Order, *, now: datetime, portal_remote: bool) -> Porta
     return quote
 
 
+def case_due(tenant: Tenant, now: datetime) -> datetime:
+    """When the advisors owe an answer to a case opened `now` for the tenant."""
+    return business_due(now, tenant.case_due_hours or DEFAULT_CASE_HOURS)
+
+
 def open_case(db, order: Order, reason: str, *, now: datetime) -> AdvisorCase:
     account = db.get(Account, order.account_id)
     tenant = db.get(Tenant, order.tenant_id)
@@ -262,7 +267,7 @@ def open_case(db, order: Order, reason: str, *, now: datetime) -> AdvisorCase:
     case = AdvisorCase(tenant_id=order.tenant_id, account_id=order.account_id, order_id=order.id,
                        reason=reason, status="open", assigned_advisor_id=account.advisor_id,
                        pool=advisor.pool if advisor else POOL,
-                       due_at=business_due(now, tenant.case_due_hours or DEFAULT_CASE_HOURS),
+                       due_at=case_due(tenant, now),
                        created_at=now)
     db.add(case)
     db.flush()

@@ -13,7 +13,12 @@ from gateway.orders import dispatch, lifecycle
 from gateway.orders.models import Order
 from gateway.services import accounts, orders
 from gateway.services.portal import adapter_refusal, subscription_changed
-from tenants.models import Account
+from tenants.models import Account, Tenant
+
+
+def answer_due(deps, tenant_id: str):
+    """When an advisor's answer is due for a change placed now (what its case would say)."""
+    return lifecycle.case_due(deps.db.get(Tenant, tenant_id), deps.clock.now())
 
 
 def case_view(c: AdvisorCase, now) -> dict:

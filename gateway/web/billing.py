@@ -24,6 +24,7 @@ from gateway.errors import GatewayError
 from gateway.services import (
     accounts,
     admin,
+    advisors,
     cart,
     identity,
     licenses,
@@ -170,11 +171,12 @@ def _terms(sub: dict, change: dict) -> dict:
 
 def render_modify(sub, account, change, errors, *, status=200, vat_error=None, notice=None):
     quote, errors = _summary(sub, account, change, errors)
-    handler = None
+    handler = due = None
     if quote and quote["route"]["destination"] == "advisor_queue":
         handler = account_advisor(account) or _("Corporate Account Services")
+        due = advisors.answer_due(for_request(), account["tenant_id"])
     context = dict(sub=sub, account=account, terms=_terms(sub, change), quote=quote,
-                   errors=errors, vat_error=vat_error, notice=notice, handler=handler,
+                   errors=errors, vat_error=vat_error, notice=notice, handler=handler, due=due,
                    billing=can_bill(account["id"]), ask=whom_to_ask(account["id"]),
                    key=str(uuid.uuid4()), query=urlencode(_terms(sub, change)))
     if request.headers.get("HX-Request") and request.args.get("fragment") == "summary":

@@ -11,11 +11,15 @@ def test_a_downgrade_goes_to_the_pool_victor_rejects_it_and_alice_reads_the_note
     b.sign_in(ALICE)
     sub = acme_subscription(live)
     b.open(f"/subscriptions/{sub}/modify?plan=lite&licenses=5&billing_period=monthly")
-    assert "Corporate Account Services" in b.text("#route-note")
+    promised = b.text("#route-note")
+    assert "Corporate Account Services" in promised and "who answers by" in promised
     b.click_and_load("#place-order")
     order_path = b.path()
     assert "waiting for an advisor" in b.text("h1")
     assert "Corporate Account Services" in b.text("#handler-note")
+    # The day promised before placing is the case's (the time differs by the seconds between).
+    day = b.text("#handler-note").split(" by ", 1)[1].rsplit(",", 1)[0]
+    assert day in promised, (day, promised)
     b.sign_out()
 
     b.sign_in(VICTOR, staff=True)

@@ -4,6 +4,7 @@ tenant isolation, headers, languages and that nothing is loaded from another hos
 from __future__ import annotations
 
 import re
+from html import unescape
 from urllib.parse import urlsplit
 
 import pytest
@@ -214,6 +215,26 @@ def test_languages_from_accept_language_and_the_switch(live_sqlite):
     assert '<html lang="fr"' in b.last.text  # the switch wins over the browser's English
     b.post("/language", {"locale": "en", "next": "/"}, headers={"Accept-Language": "fr"})
     assert '<html lang="en"' in b.last.text
+
+
+def test_a_change_for_the_advisors_says_who_answers_and_by_when_before_it_is_placed(live_sqlite):
+    from datetime import UTC, datetime
+
+    from babel.dates import format_date
+
+    from gateway.orders.lifecycle import DEFAULT_CASE_HOURS
+    from routing.business_hours import business_due
+
+    b = live_sqlite.browser()
+    sub = subscription_ids(b.sign_in(ALICE).text)[0]
+    downgrade = f"/subscriptions/{sub}/modify?plan=lite&licenses=5&billing_period=monthly"
+    due = business_due(datetime.now(UTC).replace(tzinfo=None), DEFAULT_CASE_HOURS)  # demo tenant
+    for language, words in (("en", "Corporate Account Services, who answers by"),
+                            ("fr", "Services des comptes Corporate, qui répondra d'ici le")):
+        note = unescape(re.search(r'id="route-note">([^<]*)<', b.get(downgrade, headers={
+            "Accept-Language": language}).text).group(1))
+        assert words in note, note
+        assert format_date(due.date(), "medium", locale=language) in note, note
 
 
 def test_development_issuer_demands_pkce(live_sqlite):
