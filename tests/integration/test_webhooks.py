@@ -494,12 +494,18 @@ def _held_event(app, type_: str):
     return db
 
 
+def _listened(postgres_url, tmp_path, receiver, **overrides):
+    """An app on PostgreSQL with one endpoint, `receiver`, listening to every event."""
+    app = _app(postgres_url, tmp_path, **overrides)
+    _endpoint(Http(app.test_client(), service_token(app)), receiver)
+    return app
+
+
 def test_a_later_event_waits_for_an_earlier_one_still_being_written(postgres_url, tmp_path,
                                                                       receiver):
     from gateway.webhooks.delivery import fan_out
 
-    app = _app(postgres_url, tmp_path, WEBHOOK_GAP_WAIT_SECONDS=60)
-    _endpoint(Http(app.test_client(), service_token(app)), receiver)
+    app = _listened(postgres_url, tmp_path, receiver, WEBHOOK_GAP_WAIT_SECONDS=60)
     with app.app_context():
         slow = _held_event(app, "order.created")
         _record(app, "order.completed", relay=False)  # a later id, committed first
@@ -515,8 +521,7 @@ def test_an_id_rolled_back_holds_the_later_events_only_for_the_gap_wait(postgres
                                                                           receiver):
     from gateway.webhooks.delivery import fan_out
 
-    app = _app(postgres_url, tmp_path, WEBHOOK_GAP_WAIT_SECONDS=0.3)
-    _endpoint(Http(app.test_client(), service_token(app)), receiver)
+    app = _listened(postgres_url, tmp_path, receiver, WEBHOOK_GAP_WAIT_SECONDS=0.3)
     with app.app_context():
         lost = _held_event(app, "order.created")
         lost.rollback()  # its id never comes
@@ -533,8 +538,7 @@ def test_one_fan_out_pass_at_a_time(postgres_url, tmp_path, receiver):
 
     from gateway.webhooks import delivery
 
-    app = _app(postgres_url, tmp_path)
-    _endpoint(Http(app.test_client(), service_token(app)), receiver)
+    app = _listened(postgres_url, tmp_path, receiver)
     with app.app_context():
         running = app.extensions["gateway.db"].sessionmaker()  # another process's pass
         running.execute(select(func.pg_advisory_xact_lock(delivery._FAN_OUT_LOCK)))
