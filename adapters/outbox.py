@@ -72,12 +72,14 @@ GATHER_SECONDS = 0.02
 
 class Relayer:
     """For a queue in another process (RQ): a thread of this process relays the outbox when
-    woken after a commit (and every `interval` seconds anyway), so requests do not wait on it."""
+    woken after a commit (and every `interval` seconds anyway), so requests do not wait on it.
+    `on_commit=False`: the periodic pass alone, where the workers relay as soon as anything is
+    committed (PostgreSQL: `relay_when_notified`), and this is the safety net."""
 
     def __init__(self, sessionmaker, queue, interval: float = 2.0, pending=None,
-                 gather: float = GATHER_SECONDS):
+                 gather: float = GATHER_SECONDS, on_commit: bool = True):
         self.sessionmaker, self.queue, self.interval = sessionmaker, queue, interval
-        self.gather = gather
+        self.gather, self.on_commit = gather, on_commit
         self.pending = pending  # PENDING of the sessionmaker's info, if it carries one
         self._wake = threading.Event()
         self._stopped = threading.Event()
@@ -91,7 +93,8 @@ class Relayer:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
                 self._thread.start()
-        self._wake.set()
+        if self.on_commit:
+            self._wake.set()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Ends the thread (the app is being thrown away, e.g. at the end of a test)."""
@@ -117,11 +120,54 @@ class Relayer:
                     continue  # the commit that woke it wrote nothing to send
                 self.pending.clear()
             try:
-                while relay(self.sessionmaker, self.queue) >= 100:
-                    pass
+                _drain(self.sessionmaker, self.queue)
             except Exception:  # the database or Redis is down: the next pass tries again
                 log.exception("outbox relay failed")
             passed = time.monotonic()
+
+
+# -- PostgreSQL: the workers relay, woken by the commit ----------------------------------------
+# The outbox's trigger (migration 0012) notifies this channel for each row written to be sent;
+# PostgreSQL delivers a transaction's notifications when it commits. A worker listening to it
+# relays within `GATHER_SECONDS` of any process's commit, and the processes that serve requests
+# spend nothing on handing jobs over (they keep a periodic pass, in case no worker listens).
+CHANNEL = "gateway_outbox"
+
+
+def relay_when_notified(engine, sessionmaker, queue, stopped: threading.Event,
+                        gather: float = GATHER_SECONDS, timeout: float = 1.0) -> None:
+    """Relays whenever a transaction that wrote a message to send commits, until `stopped`.
+    Runs in a thread of its own, on a connection of its own (LISTEN needs it held, outside any
+    transaction); a lost connection is opened again a second later, and what was notified
+    meanwhile goes with the first pass after it."""
+    import psycopg
+
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    while not stopped.is_set():
+        try:
+            with psycopg.connect(*args, **kwargs, autocommit=True) as listening:
+                listening.execute(f"LISTEN {CHANNEL}")
+                _drain(sessionmaker, queue)  # what was written before this listened
+                while not stopped.is_set():
+                    if not _notified(listening, timeout):
+                        continue
+                    if stopped.wait(gather):  # the commits of that moment share one pass
+                        return
+                    _notified(listening, 0)  # those notified meanwhile: this pass sends them
+                    _drain(sessionmaker, queue)
+        except Exception:  # the database or Redis is down: the next pass tries again
+            log.exception("outbox listener failed; listening again in a second")
+            stopped.wait(1.0)
+
+
+def _notified(listening, timeout: float) -> bool:
+    """Whether a notification arrived within `timeout` (all those received are consumed)."""
+    return sum(1 for _ in listening.notifies(timeout=timeout, stop_after=1)) > 0
+
+
+def _drain(sessionmaker, queue) -> None:
+    while relay(sessionmaker, queue) >= 100:
+        pass
 
 
 def relay(sessionmaker, queue, limit: int = 100) -> int:

@@ -104,12 +104,21 @@ def run(app, burst: bool = False, tick=None) -> None:
     one_pass()
     relay = threading.Thread(target=relay_loop, name="outbox-relay", daemon=True)
     relay.start()
+    listener = None
+    if engine.dialect.name == "postgresql":
+        # What any process commits for the queue is relayed from here, at once (not by the
+        # processes that serve requests: their CPU goes to the requests).
+        listener = threading.Thread(target=outbox.relay_when_notified, name="outbox-listener",
+                                    args=(engine, sessionmaker, queue, stop), daemon=True)
+        listener.start()
     try:
         worker.work(with_scheduler=True, burst=burst,
                     logging_level=app.config.get("WORKER_LOG_LEVEL", "WARNING"))
     finally:
         stop.set()
         relay.join(30)
+        if listener is not None:
+            listener.join(5)
         # A take-over pass that ran after the warm shutdown had stopped the scheduler started a
         # new one; nothing else stops it, and exiting would wait for it (a non-daemon process)
         # for ever: stop it too.

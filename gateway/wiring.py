@@ -54,9 +54,12 @@ def init_app(app: Flask) -> None:
     else:  # RQ: a thread of this process relays after each commit, not the request or the job
         from adapters.outbox import Relayer
 
-        sessionmaker = app.extensions["gateway.db"].sessionmaker
-        relayer = Relayer(sessionmaker, queue, cfg["TICK_SECONDS"],
-                          pending=app.extensions["gateway.db"].outbox_pending)
+        database = app.extensions["gateway.db"]
+        # On PostgreSQL the workers relay, notified by the commit (adapters.outbox): this process
+        # only passes periodically, in case none listens.
+        relayer = Relayer(database.sessionmaker, queue, cfg["TICK_SECONDS"],
+                          pending=database.outbox_pending,
+                          on_commit=database.dialect != "postgresql")
         app.extensions["gateway.relay"] = relayer.poke
         app.extensions["gateway.relayer"] = relayer
 

@@ -283,7 +283,7 @@ def test_worker_killed_mid_job_is_recovered_once(postgres_url, redis_server_url,
 
     s = Scenario(postgres_url, redis_server_url, tmp_path, fake)
     try:
-        s.place_all()  # Redis is up: the jobs wait in the queue for a worker
+        s.place_all()  # the orders wait for a worker (in the outbox: on PostgreSQL workers relay)
         # The first change is applied by the billing center, but its answer hangs for 5 s:
         # the worker dies after the far side acted and before the gateway recorded it.
         fake.delay_next(1, seconds=5, after_apply=True)
@@ -311,8 +311,9 @@ def test_worker_killed_mid_job_is_recovered_once(postgres_url, redis_server_url,
         # Nobody is left to finish the job: it stays "started" until its heartbeat expires
         # (the heartbeat TTL is the job monitoring interval + 60 s, so at least 60 s). RQ's
         # maintenance pass then calls exactly this cleanup, which hands the abandoned job to
-        # its Retry; the test moves the cutoff past the TTL instead of sleeping through it.
-        registry.cleanup(timestamp=time.time() + 600)
+        # its Retry; the test moves the cutoff past the TTL instead of sleeping through it (past
+        # the job's timeout too: a batch of ten orders has ten jobs' time, 30 minutes).
+        registry.cleanup(timestamp=time.time() + 24 * 3600)
         assert holding[0] not in registry.get_job_ids(cleanup=False)
         # Likewise the dead worker's scheduler lock (TTL: scheduler interval + 60 s) would keep
         # a new worker's scheduler from running the retry until it expires; expire it now.

@@ -3,10 +3,12 @@ that is down keeps every row for the next pass, and one job written twice is sen
 
 from __future__ import annotations
 
+import threading
 import time
 
+import psycopg
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text, update
 
 from adapters import outbox
 from adapters.models import OutboxMessage
@@ -134,5 +136,82 @@ def test_commits_close_together_share_one_pass(database):
             time.sleep(0.02)
         assert [[job_id for _, _, job_id in b] for b in queue.batches] == [
             ["order-o1"], ["order-o2", "order-o3"]]
+    finally:
+        relayer.stop()
+
+
+# -- PostgreSQL: the workers relay, woken by the commit ------------------------------------------
+@pytest.fixture
+def pg_database(postgres_url):
+    db = Database(postgres_url)
+    yield db
+    db.dispose()
+
+
+def _listening(database, timeout: float = 5.0) -> None:
+    """Waits until a session of the database listens to the outbox's channel."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with database.engine.connect() as c:
+            if c.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                             "current_database() AND query = :q"), {"q": f"LISTEN {outbox.CHANNEL}"}):
+                return
+        time.sleep(0.02)
+    raise AssertionError("nothing listens to the outbox's channel")
+
+
+@pytest.fixture
+def listener(pg_database):
+    queue, stopped = Recording(), threading.Event()
+    thread = threading.Thread(target=outbox.relay_when_notified, daemon=True, args=(
+        pg_database.engine, pg_database.sessionmaker, queue, stopped), kwargs={"gather": 0.05})
+    thread.start()
+    _listening(pg_database)
+    yield queue
+    stopped.set()
+    thread.join(5)
+
+
+def test_a_listening_worker_relays_any_process_s_commit_at_once(pg_database, listener):
+    """No poke, no periodic pass: the commit itself (the outbox's trigger) wakes the listener."""
+    _write(pg_database, ("a.process", ["o1"], "order-o1"))
+    assert _sent_within(listener, 1.0)
+    assert listener.batches == [[("a.process", ("o1",), "order-o1")]]
+    listener.batches.clear()
+    s = pg_database.sessionmaker()  # a message given back to the relay (outbox.release)
+    s.execute(update(OutboxMessage).values(dispatched_at=None))
+    s.commit()
+    s.close()
+    assert _sent_within(listener, 1.0)
+
+
+def test_only_a_message_to_send_notifies_and_only_once_committed(pg_database):
+    with psycopg.connect(pg_database.url.replace("postgresql+psycopg://", "postgresql://"),
+                         autocommit=True) as listening:
+        listening.execute(f"LISTEN {outbox.CHANNEL}")
+        s = pg_database.sessionmaker()
+        outbox.add(s, "a.notify", dispatched_at=utcnow(), args=["o1"])  # its writer sends it
+        s.commit()
+        assert list(listening.notifies(timeout=0.3)) == []
+        outbox.add(s, "a.process", args=["o2"])
+        s.flush()
+        assert list(listening.notifies(timeout=0.3)) == []  # not before the commit
+        s.commit()
+        s.close()
+        assert [n.channel for n in listening.notifies(timeout=1.0, stop_after=1)] == [outbox.CHANNEL]
+
+
+def test_a_relayer_not_woken_by_commits_still_passes_periodically(database):
+    """The processes that serve requests, on PostgreSQL with RQ: the safety net alone."""
+    queue = Recording()
+    relayer = outbox.Relayer(database.sessionmaker, queue, interval=1.0,
+                             pending=database.outbox_pending, on_commit=False)
+    try:
+        relayer.poke()
+        time.sleep(0.1)  # its first, empty, pass
+        _write(database, ("a.process", ["o1"], "order-o1"))
+        relayer.poke()
+        assert not _sent_within(queue, 0.5)
+        assert _sent_within(queue, 2.0)
     finally:
         relayer.stop()

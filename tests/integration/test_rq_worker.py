@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from adapters.models import LedgerEntry, OutboxMessage
 from tests.conftest import Http, TestIssuer, build_app, make_world, service_token
@@ -117,3 +118,41 @@ def test_rq_worker_leaves_out_redundant_heartbeats_and_state_writes(redis_server
         assert conn.hget(worker.key, "state") == b"busy"
     finally:
         conn.delete(worker.key, worker.executions_key)
+
+
+def test_a_running_worker_relays_the_web_s_commit_at_once(postgres_url, redis_server_url, tmp_path):
+    """On PostgreSQL the request's process only relays periodically (a minute, here): the
+    worker, notified by the commit, hands the order to the queue and carries it out."""
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    app, w, env = _setup(postgres_url, redis_server_url, tmp_path, queue)
+    app.config["TICK_SECONDS"] = app.extensions["gateway.relayer"].interval = 60
+    env["GATEWAY_TICK_SECONDS"] = "60"
+    worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    try:
+        _wait_listening(app)
+        order = _place(w, "notified-1", "business")
+        deadline, status = time.monotonic() + 10, None
+        while time.monotonic() < deadline and status != "completed":
+            time.sleep(0.1)
+            status = w.billing.get(f"/api/v1/orders/{order['id']}").get_json()["status"]
+        assert status == "completed"
+    finally:
+        worker.terminate()
+        assert worker.wait(30) is not None
+        app.extensions["gateway.db"].dispose()
+
+
+def _wait_listening(app, timeout: float = 30.0) -> None:
+    from adapters.outbox import CHANNEL
+
+    engine = app.extensions["gateway.db"].engine
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with engine.connect() as c:
+            if c.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                             "current_database() AND query = :q"), {"q": f"LISTEN {CHANNEL}"}):
+                return
+        time.sleep(0.1)
+    raise AssertionError("the worker does not listen to the outbox's channel")
