@@ -15,7 +15,6 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from types import SimpleNamespace
 
 from sqlalchemy import BigInteger, bindparam, delete, func, select, true
 from sqlalchemy.exc import IntegrityError
@@ -107,24 +106,6 @@ def claim_scope(label: str, account_id: str) -> str:
     return "sha256:" + hashlib.sha256(scope.encode("utf-8")).hexdigest()
 
 
-class Locked(SimpleNamespace):
-    """A row read under lock for placing, by its entity's attribute names: pricing and the new
-    order only read it. Not an ORM entity: loading the account and the subscription as entities
-    cost more Python than the statement itself (the hot path's first and only read of them)."""
-
-
-def _columns(model, prefix: str) -> list:
-    return [prop.columns[0].label(f"{prefix}{prop.key}") for prop in model.__mapper__.column_attrs]
-
-
-_ACCOUNT, _SUBSCRIPTION = _columns(Account, "a_"), _columns(Subscription, "s_")
-
-
-def _split(row, columns, prefix: str) -> Locked:
-    mapping = row._mapping
-    return Locked(**{c.name[len(prefix):]: mapping[c.name] for c in columns})
-
-
 def _lock_statement(subscriptions: int, key_lock: bool):
     """Row locks on the account (and the subscriptions asked for: none, one, or several), in
     one statement: account first, as every writer of these rows takes them. With `key_lock`
@@ -135,13 +116,13 @@ def _lock_statement(subscriptions: int, key_lock: bool):
     locked = (func.pg_try_advisory_xact_lock(bindparam("key_hash", type_=BigInteger))
               if key_lock else true()).label("key_locked")
     if subscriptions:
-        return (select(*_ACCOUNT, *_SUBSCRIPTION, locked)
+        return (select(*facts.ACCOUNT, *facts.SUBSCRIPTION, locked)
                 .select_from(Account).join(Subscription, Subscription.account_id == Account.id)
                 .where(Account.id == bindparam("account_id"),
                        Subscription.id == bindparam("sub_id") if subscriptions == 1
                        else in_list(Subscription.id, "sub_ids"))
                 .with_for_update())
-    return select(*_ACCOUNT, locked).where(Account.id == bindparam("account_id")).with_for_update()
+    return select(*facts.ACCOUNT, locked).where(Account.id == bindparam("account_id")).with_for_update()
 
 
 # Built once (building them per order cost more Python than running them): by the number of
@@ -155,8 +136,8 @@ def _key_hash(scope: str, key: str) -> int:
 
 
 def _lock(db, account_id: str, sub_ids: list[str], key_hash: int | None):
-    """Returns (account, subs, key_locked) as `Locked` rows; `key_hash` None: no advisory lock
-    to take."""
+    """Returns (account, subs, key_locked), as `facts.Record`s; `key_hash` None: no advisory
+    lock to take."""
     key_lock = key_hash is not None and db.get_bind().dialect.name == "postgresql"
     params = {"account_id": account_id, "key_hash": key_hash}
     run = db.connection().execute
@@ -164,11 +145,10 @@ def _lock(db, account_id: str, sub_ids: list[str], key_hash: int | None):
         rows = run(_LOCKS[min(len(sub_ids), 2), key_lock],
                    dict(params, sub_ids=sub_ids, sub_id=sub_ids[0])).all()
         if rows:
-            subs = (_split(r, _SUBSCRIPTION, "s_") for r in rows)
-            return (_split(rows[0], _ACCOUNT, "a_"), {s.id: s for s in subs},
-                    bool(rows[0].key_locked))
+            subs = (facts.subscription_of(r) for r in rows)
+            return facts.account_of(rows[0]), {s.id: s for s in subs}, bool(rows[0].key_locked)
     row = run(_LOCKS[0, key_lock], params).first()
-    return (_split(row, _ACCOUNT, "a_"), {}, bool(row.key_locked)) if row else (None, {}, False)
+    return (facts.account_of(row), {}, bool(row.key_locked)) if row else (None, {}, False)
 
 
 def _replay_or_refuse(deps, record_id: int, digest: str, locked: bool) -> Placed | None:

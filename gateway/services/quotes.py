@@ -10,12 +10,12 @@ from gateway.services import facts, pricing
 def quote(deps, subscription_id: str, request: dict) -> dict:
     db, who = deps.db, deps.principal
     # The subscription, its account and everything pricing reads of them: one statement.
-    row = db.execute(facts.QUOTE, {"subscription_id": subscription_id}).first()
-    sub = row[0] if row else None
+    row = db.connection().execute(facts.QUOTE, {"subscription_id": subscription_id}).first()
+    sub = facts.subscription_of(row) if row else None
     if sub is None or (who.kind != "service" and sub.account_id not in who.memberships):
         raise not_found("subscription")
     deps.cache.observe(row.cache_version)
-    account = load_account(db, sub.account_id, "bill", who, loaded=row[1])
+    account = load_account(db, sub.account_id, "bill", who, loaded=facts.account_of(row))
     known = facts.from_rows([row], [sub.id])
     priced = pricing.price(deps, account, [dict(request, subscription_id=sub.id)],
                            subs={sub.id: sub}, facts=known)
