@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -67,6 +68,10 @@ def run(app, burst: bool = False, tick=None) -> None:
     if not isinstance(queue, jobs.RQQueue):
         raise SystemExit("GATEWAY_REDIS_URL is not set: the in-process queue needs no worker.")
     jobs.set_worker_app(app)
+    # As gunicorn's workers do (gateway/gunicorn_conf.py): what lives now lives as long as the
+    # worker; frozen, the collector's full passes stop walking it (160 ms pauses, then 20 ms).
+    gc.collect()
+    gc.freeze()
     # Should anything fork (RQ's scheduler process), the child must not reuse the pooled
     # database connections this process keeps using: it gets a pool of its own.
     engine = app.extensions["gateway.db"].engine

@@ -38,3 +38,19 @@ def child_exit(server, worker):
 
     multiprocess.mark_process_dead(worker.pid)
 
+
+
+def post_worker_init(worker):
+    freeze_what_lives()
+
+
+def freeze_what_lives() -> None:
+    """The app is loaded: what exists now lives as long as the process. Frozen (moved out of
+    the collector's generations), the collector's full passes no longer walk it. Measured in
+    the bench's gunicorn workers: a full pass over about 195,000 objects stopped every thread
+    of the worker for 160 ms, once per worker and run, long enough to show in a quote's p99;
+    with them frozen it took 20 ms."""
+    import gc
+
+    gc.collect()  # garbage is not frozen with the rest
+    gc.freeze()

@@ -144,3 +144,16 @@ def test_each_worker_accepts_on_its_own_socket(served):
     pids = {line.split()[0].strip("<>") for line in served.access_log.read_text().splitlines()
             if " /healthz 200" in line}
     assert pids == {str(p) for p in workers}, pids
+
+
+def test_a_worker_freezes_what_lives_once_the_app_is_loaded(tmp_path):
+    """gunicorn's `post_worker_init`: the objects alive then are frozen, so that the collector's
+    full passes stop walking them (a pause of every thread of the worker, decisions.md)."""
+    code = ("import gc, wsgi, gateway.gunicorn_conf as conf; before = gc.get_freeze_count(); "
+            "conf.post_worker_init(None); print(before, gc.get_freeze_count())")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, env=dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(tmp_path),
+                                               GATEWAY_INSTANCE_PATH=str(tmp_path / "instance")))
+    assert done.returncode == 0, done.stderr[-2000:]
+    before, after = map(int, done.stdout.split()[-2:])
+    assert before == 0 and after > 10_000  # the app's modules, schemas, mappers...
