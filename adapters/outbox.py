@@ -140,7 +140,7 @@ def relay_when_notified(engine, sessionmaker, queue, stopped: threading.Event,
     Runs in a thread of its own, on a connection of its own (LISTEN needs it held, outside any
     transaction); a lost connection is opened again a second later, and what was notified
     meanwhile goes with the first pass after it."""
-    import psycopg
+    import psycopg  # PostgreSQL's driver: an optional dependency (the `postgres` extra)
 
     args, kwargs = engine.dialect.create_connect_args(engine.url)
     while not stopped.is_set():

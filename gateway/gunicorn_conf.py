@@ -39,7 +39,6 @@ def child_exit(server, worker):
     multiprocess.mark_process_dead(worker.pid)
 
 
-
 def post_worker_init(worker):
     freeze_what_lives()
 

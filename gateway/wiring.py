@@ -51,7 +51,7 @@ def init_app(app: Flask) -> None:
         queue.relay = tick  # the in-process queue runs it when idle
         queue.relay_outbox = relay_outbox
         app.extensions["gateway.relay"] = queue.poke
-    else:  # RQ: a thread of this process relays after each commit, not the request or the job
+    else:  # RQ: a thread of this process relays, not the request (after commits or periodically)
         from adapters.outbox import Relayer
 
         database = app.extensions["gateway.db"]
