@@ -52,6 +52,8 @@ def _constant(name: str):
 
 
 def check_depth(text: str, limit: int = MAX_DEPTH) -> None:
+    if text.count("[") + text.count("{") <= limit:
+        return  # fewer openings in all (strings' included) than the limit: cannot nest deeper
     depth = 0
     for match in _TOKENS.finditer(text):
         token = match.group()
