@@ -19,6 +19,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_listening(engine, seconds: float = 30) -> None:
+    """Waits until a session of `engine`'s database listens to the outbox's channel (a worker's
+    `outbox.relay_when_notified`)."""
+    from sqlalchemy import text
+
+    from adapters.outbox import CHANNEL
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with engine.connect() as c:
+            if c.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                             "current_database() AND query = :q"), {"q": f"LISTEN {CHANNEL}"}):
+                return
+        time.sleep(0.05)
+    raise AssertionError("nothing listens to the outbox's channel")
+
+
 def wait_until_serving(base: str, proc: subprocess.Popen, why, seconds: float = 30) -> None:
     """Until `base`/healthz answers 200; fails with `why()` (its log) if `proc` ends first or
     the time runs out."""

@@ -8,13 +8,14 @@ import time
 
 import psycopg
 import pytest
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import insert, select, update
 
 from adapters import outbox
 from adapters.models import OutboxMessage
 from gateway.database import Database
 from gateway.migrate import upgrade
 from tenants.db import utcnow
+from tests.integration.conftest import wait_until_listening
 
 
 class Recording:
@@ -148,25 +149,13 @@ def pg_database(postgres_url):
     db.dispose()
 
 
-def _listening(database, timeout: float = 5.0) -> None:
-    """Waits until a session of the database listens to the outbox's channel."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with database.engine.connect() as c:
-            if c.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                             "current_database() AND query = :q"), {"q": f"LISTEN {outbox.CHANNEL}"}):
-                return
-        time.sleep(0.02)
-    raise AssertionError("nothing listens to the outbox's channel")
-
-
 @pytest.fixture
 def listener(pg_database):
     queue, stopped = Recording(), threading.Event()
     thread = threading.Thread(target=outbox.relay_when_notified, daemon=True, args=(
         pg_database.engine, pg_database.sessionmaker, queue, stopped), kwargs={"gather": 0.05})
     thread.start()
-    _listening(pg_database)
+    wait_until_listening(pg_database.engine)
     yield queue
     stopped.set()
     thread.join(5)

@@ -8,10 +8,11 @@ import sys
 import time
 import uuid
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from adapters.models import LedgerEntry, OutboxMessage
 from tests.conftest import Http, TestIssuer, build_app, make_world, service_token
+from tests.integration.conftest import wait_until_listening
 
 
 def _worker(env: dict) -> subprocess.CompletedProcess:
@@ -131,7 +132,7 @@ def test_a_running_worker_relays_the_web_s_commit_at_once(postgres_url, redis_se
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                               cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     try:
-        _wait_listening(app)
+        wait_until_listening(app.extensions["gateway.db"].engine)
         order = _place(w, "notified-1", "business")
         deadline, status = time.monotonic() + 10, None
         while time.monotonic() < deadline and status != "completed":
@@ -143,16 +144,3 @@ def test_a_running_worker_relays_the_web_s_commit_at_once(postgres_url, redis_se
         assert worker.wait(30) is not None
         app.extensions["gateway.db"].dispose()
 
-
-def _wait_listening(app, timeout: float = 30.0) -> None:
-    from adapters.outbox import CHANNEL
-
-    engine = app.extensions["gateway.db"].engine
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with engine.connect() as c:
-            if c.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                             "current_database() AND query = :q"), {"q": f"LISTEN {CHANNEL}"}):
-                return
-        time.sleep(0.1)
-    raise AssertionError("the worker does not listen to the outbox's channel")
