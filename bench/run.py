@@ -642,7 +642,8 @@ def run_size(seeded: Seeded, args, work: Path) -> dict:
         out["phases"].append(quote)
         # Long enough, at the quote rate just measured, for every contact to ask several times.
         lo, hi = WARM_SECONDS
-        warm = min(hi, max(lo, math.ceil(WARM_QUOTES_PER_CONTACT * active_lines / quote.rate)))
+        rate = max(quote.rate, 1.0)  # a phase of failures still gets its warm-up, bounded
+        warm = min(hi, max(lo, math.ceil(WARM_QUOTES_PER_CONTACT * active_lines / rate)))
         out["warm"] = [warm_up(base, lua, active, active_lines, warm, c, t, meter)]
         before, refused = meter.snapshot(), refusals(seeded.url)
         phase = wrk("order", base, lua, [str(orders_inproc), str(t), "order"], args.seconds, c, t,
