@@ -62,7 +62,7 @@ ORDERS_PER_PHASE = 6000
 QUOTE_ACCOUNTS = 100
 # Before an orders phase, each contact asks for this many quotes (unmeasured): gunicorn's
 # workers each keep their own caches and a contact's request lands on either, so one or two
-# quotes left a quarter of the contacts unknown to one worker (measured: RQ placement 5.6-6.0%
+# quotes left (by estimate) a quarter of the contacts unknown to one worker (measured: RQ 5.6-6.0%
 # of /healthz after 3 s of warm-up, 7.9-9.1% after 12 s, same code, interleaved).
 WARM_QUOTES_PER_CONTACT = 8
 WARM_SECONDS = (3, 40)  # bounds of that warm-up's length
